@@ -1,0 +1,265 @@
+"""The one settings object: every knob of skyfence, read from ``SKYFENCE_*`` variables.
+
+This module owns configuration. Nothing else in the package reads ``os.environ``:
+the CLI, the Faust app, the local stack, sinks and tests all receive a ``Settings``.
+An unknown ``SKYFENCE_*`` variable or a malformed value is a ``SettingsError`` that
+names the variable and the fix, so a typo never silently falls back to a default.
+Secrets (passwords) are held as ``Secret`` so that ``repr``/logging never shows them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PREFIX = "SKYFENCE_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting is unknown or malformed; the message names it and the fix."""
+
+
+class Secret(str):
+    """A string that never shows itself in repr/str formatting of containers or logs."""
+
+    def __repr__(self) -> str:
+        return "Secret('********')" if self else "Secret('')"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+    def __str__(self) -> str:
+        return "********" if self else ""
+
+
+def _meta(env_doc: str, secret: bool = False) -> dict[str, Any]:
+    return {"doc": env_doc, "secret": secret}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration. Field ``foo_bar`` is read from ``SKYFENCE_FOO_BAR``."""
+
+    # --- Kafka -----------------------------------------------------------------------
+    broker: str = field(
+        default="kafka://127.0.0.1:9092",
+        metadata=_meta("Kafka bootstrap servers, kafka://host:port[;host:port]"),
+    )
+    topic_prefix: str = field(
+        default="skyfence", metadata=_meta("Prefix of every topic name; tests use a unique one per test")
+    )
+    # 8 partitions: lets up to 8 workers share the aircraft, still cheap on one broker.
+    partitions: int = field(default=8, metadata=_meta("Partition count of per-aircraft topics"))
+    replication_factor: int = field(default=1, metadata=_meta("Replication factor for created topics"))
+    kafka_security_protocol: str = field(
+        default="PLAINTEXT", metadata=_meta("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    )
+    kafka_sasl_mechanism: str = field(default="", metadata=_meta("PLAIN or SCRAM-SHA-512 when SASL is used"))
+    kafka_sasl_username: str = field(default="", metadata=_meta("SASL user name"))
+    kafka_sasl_password: Secret = field(default=Secret(""), metadata=_meta("SASL password", secret=True))
+    kafka_ssl_cafile: str = field(default="", metadata=_meta("CA bundle for TLS to Kafka"))
+    # 1 MiB: Kafka's own default message.max.bytes; a bigger ADS-B message is not a message.
+    max_message_bytes: int = field(default=1_048_576, metadata=_meta("Largest accepted input message"))
+
+    # --- Redis -----------------------------------------------------------------------
+    redis_url: str = field(
+        default="redis://127.0.0.1:6379/0",
+        metadata=_meta("Redis URL (redis:// or rediss://), may carry user:password"),
+    )
+    redis_username: str = field(default="", metadata=_meta("Redis ACL user"))
+    redis_password: Secret = field(default=Secret(""), metadata=_meta("Redis ACL password", secret=True))
+    redis_prefix: str = field(
+        default="skyfence", metadata=_meta("Prefix of every Redis key and channel; tests use a unique one")
+    )
+    # 100k entries: about a week of alerts on a busy desk, bounded memory in Redis.
+    redis_stream_maxlen: int = field(default=100_000, metadata=_meta("Approximate cap of the alert stream"))
+
+    # --- Faust worker ----------------------------------------------------------------
+    app_id: str = field(default="skyfence", metadata=_meta("Faust app id (consumer group, table names)"))
+    store: str = field(
+        default="rocksdb://", metadata=_meta("Faust table store: rocksdb:// in production, memory:// in tests")
+    )
+    data_dir: str = field(default=".cache/worker", metadata=_meta("Faust data directory (RocksDB tables)"))
+    web_host: str = field(default="127.0.0.1", metadata=_meta("Worker web server bind address"))
+    web_port: int = field(default=6066, metadata=_meta("Worker web server port"))
+    alert_policy: str = field(
+        default="military", metadata=_meta("Which aircraft raise alerts: military (default) or all")
+    )
+    watchlist: str = field(default="", metadata=_meta("Comma-separated icao24 addresses that always alert"))
+    log_level: str = field(default="info", metadata=_meta("debug, info, warning or error"))
+    log_format: str = field(default="text", metadata=_meta("text or json"))
+
+    # --- Local stack (no Docker) -----------------------------------------------------
+    stack_dir: str = field(
+        default=".cache/stack", metadata=_meta("Where the local stack keeps jars, data, logs, pids")
+    )
+    # 4.1: current stable Kafka 4 line, KRaft only; verified with aiokafka 0.14 and Faust 0.15.
+    kafka_version: str = field(default="4.1.1", metadata=_meta("Kafka version resolved from Maven Central"))
+    kafka_port: int = field(default=9092, metadata=_meta("Local stack broker port (0 = pick a free one)"))
+    redis_port: int = field(default=6379, metadata=_meta("Local stack Redis port (0 = pick a free one)"))
+    # 512 MiB: plenty for a single-node dev broker on a 2-core machine, leaves room for tests.
+    kafka_heap: str = field(default="512m", metadata=_meta("JVM heap of the local broker"))
+    # Tests: reuse an already running stack instead of starting one per session.
+    test_stack: str = field(
+        default="", metadata=_meta("Tests: 'kafka=host:port,redis=host:port' of a running stack to reuse")
+    )
+
+    # ------------------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in env.items():
+            if not key.startswith(PREFIX):
+                continue
+            name = key[len(PREFIX) :].lower()
+            if name not in known:
+                raise SettingsError(
+                    f"unknown setting {key}; known settings: "
+                    + ", ".join(PREFIX + n.upper() for n in sorted(known))
+                )
+            values[name] = _convert(known[name], key, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name, value in list(values.items()):
+            if name not in known:
+                raise SettingsError(f"unknown setting {name}")
+            if known[name].type in ("Secret", Secret) and not isinstance(value, Secret):
+                values[name] = Secret(str(value))
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        s = dataclasses.replace(self, **changes)
+        s.validate()
+        return s
+
+    def validate(self) -> None:
+        for server in self.bootstrap_servers:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit():
+                raise SettingsError(
+                    f"SKYFENCE_BROKER={self.broker!r} is not a list of host:port; "
+                    "set it like kafka://127.0.0.1:9092"
+                )
+        parts = urlsplit(self.redis_url)
+        if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
+            raise SettingsError(
+                f"SKYFENCE_REDIS_URL={_mask_url(self.redis_url)!r} is not a Redis URL; "
+                "set it like redis://127.0.0.1:6379/0"
+            )
+        if self.alert_policy not in ("military", "all"):
+            raise SettingsError(
+                f"SKYFENCE_ALERT_POLICY={self.alert_policy!r} is not one of: military, all"
+            )
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"SKYFENCE_LOG_FORMAT={self.log_format!r} is not one of: text, json")
+        if not (self.store.startswith("memory://") or self.store.startswith("rocksdb://")):
+            raise SettingsError(f"SKYFENCE_STORE={self.store!r} is not memory:// or rocksdb://")
+        if self.partitions < 1:
+            raise SettingsError("SKYFENCE_PARTITIONS must be at least 1")
+        if self.kafka_security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise SettingsError(
+                f"SKYFENCE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol!r} is not one of "
+                "PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"
+            )
+        if self.kafka_security_protocol.startswith("SASL") and self.kafka_sasl_mechanism not in (
+            "PLAIN",
+            "SCRAM-SHA-512",
+        ):
+            raise SettingsError(
+                "SKYFENCE_KAFKA_SASL_MECHANISM must be PLAIN or SCRAM-SHA-512 when SASL is used"
+            )
+
+    # --- derived values ----------------------------------------------------------------
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        url = self.broker
+        for scheme in ("kafka://", "aiokafka://"):
+            if url.startswith(scheme):
+                url = url[len(scheme) :]
+        return [s.strip() for s in url.replace(";", ",").split(",") if s.strip()]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(self.bootstrap_servers)
+
+    @property
+    def watchlist_set(self) -> frozenset[str]:
+        return frozenset(a.strip().lower() for a in self.watchlist.split(",") if a.strip())
+
+    def topic(self, short: str) -> str:
+        return f"{self.topic_prefix}.{short}"
+
+    def redis_key(self, *parts: str) -> str:
+        return ":".join((self.redis_prefix, *parts))
+
+    def public_items(self) -> list[tuple[str, str, str]]:
+        """(variable, value, doc) for every setting, secrets masked: safe to print."""
+        out = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown = "********" if f.metadata.get("secret") and value else str(value)
+            if f.name == "redis_url":
+                shown = _mask_url(str(value))
+            out.append((PREFIX + f.name.upper(), shown, str(f.metadata.get("doc", ""))))
+        return out
+
+    def to_env(self) -> dict[str, str]:
+        """SKYFENCE_* variables that reproduce these settings in a child process (secrets included)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[PREFIX + f.name.upper()] = value.reveal() if isinstance(value, Secret) else str(value)
+        return out
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k[len(PREFIX):].lower()}={v!r}" for k, v, _ in self.public_items())
+        return f"Settings({inner})"
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":********@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def _convert(f: dataclasses.Field[Any], key: str, raw: str) -> Any:
+    kind = f.type
+    if kind in ("int", int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{key}={raw!r} is not a whole number") from None
+    if kind in ("float", float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise SettingsError(f"{key}={raw!r} is not a number") from None
+    if kind in ("bool", bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise SettingsError(f"{key}={raw!r} is not true/false")
+    if kind in ("Secret", Secret):
+        return Secret(raw)
+    return raw
+
+
+def settings_doc_table() -> str:
+    """The README's configuration table, generated so it cannot drift from the code."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    defaults = Settings()
+    for var, value, doc in defaults.public_items():
+        rows.append(f"| `{var}` | `{value}` | {doc} |")
+    return "\n".join(rows)

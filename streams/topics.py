@@ -1,0 +1,125 @@
+"""Every Kafka topic skyfence uses, declared once: name, key, partitions and schema.
+
+This module owns the topic catalogue. Faust agents, the ingest/replay producers, the
+``stack status`` command and the tests all read topic facts from here, so a topic's
+key or schema cannot differ between the producer and the consumer.
+
+Per-aircraft topics are partitioned by icao24. Positions travel in *batches* (one
+Kafka record holds many positions of aircraft that hash to the same partition):
+Faust's per-record overhead caps a worker near 15k records/s, while the pipeline must
+sustain 100k positions/s. The partition of a batch is chosen with Kafka's own murmur2
+partitioner over the icao24 bytes (``partition_for``), so every position of one
+aircraft lands in the same partition as a keyed record would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.settings import REPO_ROOT, Settings
+
+SCHEMA_DIR = REPO_ROOT / "schemas"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    short: str
+    key: str
+    schema: str
+    per_aircraft: bool
+    doc: str
+    compacted: bool = False
+
+    def name(self, settings: Settings) -> str:
+        return settings.topic(self.short)
+
+    def partitions(self, settings: Settings) -> int:
+        return settings.partitions
+
+    @property
+    def schema_path(self) -> Path:
+        return SCHEMA_DIR / f"{self.schema}.json"
+
+
+RAW = TopicSpec(
+    short="raw",
+    key="receiver id (one receiver's feed keeps its order)",
+    schema="raw.v1",
+    per_aircraft=False,
+    doc="Raw input chunks (lines, frames, documents) exactly as received, for archive and re-parsing",
+)
+POSITIONS = TopicSpec(
+    short="positions",
+    key="icao24 (batch records: partition = murmur2(icao24))",
+    schema="position-batch.v1",
+    per_aircraft=True,
+    doc="Validated, normalised positions (position.v1 items), batched per partition",
+)
+TRACKS = TopicSpec(
+    short="tracks",
+    key="icao24",
+    schema="track.v1",
+    per_aircraft=True,
+    doc="Per-aircraft track segment updates (latest state per aircraft per batch)",
+)
+ALERTS = TopicSpec(
+    short="alerts",
+    key="icao24",
+    schema="alert.v1",
+    per_aircraft=True,
+    doc="Approach/entry/exit alerts: the source of truth the Redis sink follows",
+)
+DEADLETTER = TopicSpec(
+    short="deadletter",
+    key="input format",
+    schema="deadletter.v1",
+    per_aircraft=False,
+    doc="Inputs refused by a parser or the track gate, with raw bytes and reason",
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (RAW, POSITIONS, TRACKS, ALERTS, DEADLETTER)
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash (as in the Java client's DefaultPartitioner)."""
+    length = len(data)
+    seed = 0x9747B28C
+    m = 0x5BD1E995
+    r = 24
+    h = (seed ^ length) & 0xFFFFFFFF
+    length4 = length // 4
+    for i in range(length4):
+        i4 = i * 4
+        k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (data[i4 + 3] << 24)
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    extra = length % 4
+    if extra >= 3:
+        h ^= data[(length & ~3) + 2] << 16
+    if extra >= 2:
+        h ^= data[(length & ~3) + 1] << 8
+    if extra >= 1:
+        h ^= data[length & ~3]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+_PARTITION_CACHE: dict[tuple[str, int], int] = {}
+
+
+def partition_for(icao24: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives key ``icao24`` (cached per aircraft)."""
+    key = (icao24, partitions)
+    p = _PARTITION_CACHE.get(key)
+    if p is None:
+        p = (murmur2(icao24.encode()) & 0x7FFFFFFF) % partitions
+        if len(_PARTITION_CACHE) < 1_000_000:  # bound: the world has ~30k aircraft airborne at once
+            _PARTITION_CACHE[key] = p
+    return p

@@ -1,0 +1,98 @@
+"""The alerts topic → Redis sink agent, on the real broker and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from streams.agents.sink import decode_alerts
+from streams.kafka_io import ensure_topics, make_producer
+from streams.settings import Settings
+from streams.sinks.redis_sink import RedisAlertSink
+from streams.topics import ALERTS, DEADLETTER
+from tests.kafka_helpers import read_topic
+
+
+def _alert(i: int, transition: str = "entered") -> dict[str, object]:
+    return {
+        "alert_id": f"a{i:04d}",
+        "icao24": f"ae{i:04x}",
+        "transition": transition,
+        "zone": "sovereign",
+        "severity": "high",
+        "event_time": 1738700000.0 + i,
+    }
+
+
+@pytest.mark.unit
+def test_decode_alerts_keeps_good_and_dead_letters_bad() -> None:
+    good = orjson.dumps(_alert(1))
+    alerts, dead = decode_alerts([good, b"{not json", b"[1,2]", orjson.dumps({"icao24": "abc"})])
+    assert [a["alert_id"] for a in alerts] == ["a0001"]
+    assert [d.reason for d in dead] == ["bad_json", "wrong_type", "wrong_type"]
+    assert dead[0].raw == b"{not json"
+
+
+@pytest.mark.integration
+async def test_sink_is_idempotent_on_real_redis(settings: Settings) -> None:
+    client = aioredis.Redis.from_url(settings.redis_url)
+    sink = RedisAlertSink(client, settings)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(settings.redis_key("alerts", "severity", "high"))
+    await pubsub.get_message(timeout=1.0)  # subscribe confirmation
+    batch = [_alert(i) for i in range(5)]
+    assert await sink.write(batch) == 5
+    assert await sink.write(batch) == 0, "a second write of the same alerts must add nothing"
+    assert await sink.write([*batch, _alert(5)]) == 1
+    assert await client.xlen(settings.redis_key("alerts")) == 6
+    latest = await client.hget(settings.redis_key("aircraft"), "ae0005")
+    assert latest is not None and orjson.loads(latest)["alert_id"] == "a0005"
+    got = []
+    for _ in range(6):
+        msg = await pubsub.get_message(timeout=2.0, ignore_subscribe_messages=True)
+        if msg:
+            got.append(orjson.loads(msg["data"])["alert_id"])
+    assert got == [f"a{i:04d}" for i in range(6)]
+    await pubsub.aclose()
+    await client.aclose()
+
+
+@pytest.mark.integration
+async def test_worker_agent_moves_alerts_from_kafka_to_redis(settings: Settings, start_worker) -> None:
+    """End to end: a real worker process consumes the real topic and writes to the real Redis."""
+    await ensure_topics(settings)
+    worker = start_worker()
+    producer = make_producer(settings)
+    await producer.start()
+    alerts = [_alert(i) for i in range(20)]
+    for a in alerts:
+        await producer.send(ALERTS.name(settings), orjson.dumps(a), key=str(a["icao24"]).encode())
+    # the same alerts again: Kafka now holds duplicates, Redis must not
+    for a in alerts[:5]:
+        await producer.send(ALERTS.name(settings), orjson.dumps(a), key=str(a["icao24"]).encode())
+    await producer.send(ALERTS.name(settings), b"garbage", key=b"x")
+    await producer.flush()
+    await producer.stop()
+
+    client = aioredis.Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + 60
+    n = 0
+    while time.monotonic() < deadline:
+        n = await client.xlen(settings.redis_key("alerts"))
+        if n >= 20:
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)  # the duplicates are behind the originals; give them time to be (not) written
+    entries = await client.xrange(settings.redis_key("alerts"))
+    ids = sorted(e[1][b"alert_id"].decode() for e in entries)
+    assert ids == sorted(str(a["alert_id"]) for a in alerts)
+    assert await client.hlen(settings.redis_key("aircraft")) == 20
+    await client.aclose()
+    dead = await read_topic(settings, DEADLETTER.name(settings), expect=1)
+    assert [orjson.loads(v)["reason"] for v in dead] == ["bad_json"]
+    assert orjson.loads(dead[0])["raw_text"] == "garbage"
+    worker.stop()

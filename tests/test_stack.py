@@ -1,0 +1,80 @@
+"""`skyfence stack up` then `down` on the real binaries leaves no process and no port behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.settings import REPO_ROOT
+from streams.stack import free_port, port_open
+
+pytestmark = pytest.mark.integration
+
+
+def _pids_with(fragment: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                state = (d / "stat").read_text().split()[2]
+            except (OSError, IndexError):
+                continue
+            if fragment in cmd and state != "Z":
+                out.append(int(d.name))
+    return out
+
+
+def test_stack_up_down_leaves_nothing(tmp_path: Path) -> None:
+    run_dir = tmp_path / "stack"
+    kport, rport = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
+    env.update(SKYFENCE_STACK_DIR=str(run_dir), SKYFENCE_KAFKA_PORT=str(kport), SKYFENCE_REDIS_PORT=str(rport))
+    skyfence = [sys.executable, "-m", "streams.cli"]
+    up = subprocess.run([*skyfence, "stack", "up"], env=env, capture_output=True, text=True, cwd=REPO_ROOT,
+                        timeout=180)
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        assert port_open(kport) and port_open(rport)
+        with socket.create_connection(("127.0.0.1", rport)) as s:
+            s.sendall(b"PING\r\n")
+            assert s.recv(16).startswith(b"+PONG")
+        assert _pids_with(f"-Dskyfence.stack={run_dir}"), "broker process not found"
+        status = subprocess.run([*skyfence, "stack", "status"], env=env, capture_output=True, text=True,
+                                cwd=REPO_ROOT, timeout=60)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "kafka" in status.stdout and str(kport) in status.stdout
+        again = subprocess.run([*skyfence, "stack", "up"], env=env, capture_output=True, text=True,
+                               cwd=REPO_ROOT, timeout=60)
+        assert again.returncode == 0, "up is idempotent while running"
+    finally:
+        down = subprocess.run([*skyfence, "stack", "down"], env=env, capture_output=True, text=True,
+                              cwd=REPO_ROOT, timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert "kafka" in down.stdout and "redis" in down.stdout
+    assert not port_open(kport) and not port_open(rport)
+    assert _pids_with(f"-Dskyfence.stack={run_dir}") == []
+    assert _pids_with(f"redis-server 127.0.0.1:{rport}") == []
+    assert not (run_dir / "kafka.pid").exists() and not (run_dir / "redis.pid").exists()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
+        env.update(SKYFENCE_STACK_DIR=str(tmp_path / "s"), SKYFENCE_KAFKA_PORT=str(free_port()),
+                   SKYFENCE_REDIS_PORT=str(port))
+        proc = subprocess.run([sys.executable, "-m", "streams.cli", "stack", "up"], env=env,
+                              capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert proc.returncode == 1
+    assert f"port {port} for redis is already in use" in proc.stderr
+    assert "SKYFENCE_REDIS_PORT" in proc.stderr and "Traceback" not in proc.stderr
