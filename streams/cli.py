@@ -64,13 +64,15 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from streams.agents import attach_agents
     from streams.app import create_app
+    from streams.logs import logging_config
+    from streams.metrics import create_metrics
 
     if args.web_port is not None:
         settings = settings.replace(web_port=args.web_port)
     _ensure_topics_or_explain(settings)
     app, topics = create_app(settings)
-    attach_agents(app, topics, settings)
-    worker = Worker(app, loglevel=settings.log_level, quiet=True)
+    attach_agents(app, topics, settings, create_metrics())
+    worker = Worker(app, loglevel=settings.log_level, quiet=True, logging_config=logging_config(settings))
     worker.execute_from_commandline()
     return 0
 

@@ -126,3 +126,12 @@ class RedisAlertSink:
                 log.warning("redis sink: %s; retrying %d alerts in %.1f s", exc, len(batch), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
+
+    def log_delivered(self, alerts: Iterable[Mapping[str, Any]], new: int) -> None:
+        """One log line per alert, with its id, as operators grep for them."""
+        for a in alerts:
+            log.info(
+                "alert %s %s %s zone=%s severity=%s",
+                a.get("alert_id"), a.get("transition"), a.get("icao24"), a.get("zone"), a.get("severity"),
+                extra={"alert_id": a.get("alert_id"), "icao24": a.get("icao24"), "transition": a.get("transition")},
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 import orjson
 import pytest
 import redis.asyncio as aioredis
@@ -31,8 +32,9 @@ def _alert(i: int, transition: str = "entered") -> dict[str, object]:
 @pytest.mark.unit
 def test_decode_alerts_keeps_good_and_dead_letters_bad() -> None:
     good = orjson.dumps(_alert(1))
-    alerts, dead = decode_alerts([good, b"{not json", b"[1,2]", orjson.dumps({"icao24": "abc"})])
+    alerts, dead, index = decode_alerts([b"{not json", good, b"[1,2]", orjson.dumps({"icao24": "abc"})])
     assert [a["alert_id"] for a in alerts] == ["a0001"]
+    assert index == [1]
     assert [d.reason for d in dead] == ["bad_json", "wrong_type", "wrong_type"]
     assert dead[0].raw == b"{not json"
 
@@ -95,4 +97,20 @@ async def test_worker_agent_moves_alerts_from_kafka_to_redis(settings: Settings,
     dead = await read_topic(settings, DEADLETTER.name(settings), expect=1)
     assert [orjson.loads(v)["reason"] for v in dead] == ["bad_json"]
     assert orjson.loads(dead[0])["raw_text"] == "garbage"
+
+    base = f"http://127.0.0.1:{settings.web_port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/health/live") as r:
+            assert r.status == 200
+        async with http.get(f"{base}/health/ready") as r:
+            body = await r.json()
+            assert r.status == 200, body
+            assert body["assigned_partitions"] > 0 and body["tables_recovered"]
+        async with http.get(f"{base}/metrics") as r:
+            text = await r.text()
+    metrics = {ln.split()[0]: float(ln.split()[1]) for ln in text.splitlines() if ln and not ln.startswith("#")}
+    assert metrics["skyfence_redis_writes_total"] == 20
+    assert metrics["skyfence_redis_duplicates_total"] == 5
+    assert metrics['skyfence_dead_letters_total{format="alert",reason="bad_json"}'] == 1
+    assert metrics["skyfence_alert_latency_seconds_count"] == 25
     worker.stop()
