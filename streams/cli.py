@@ -69,9 +69,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.web_port is not None:
         settings = settings.replace(web_port=args.web_port)
+    from streams.wiring import build_engine
+
     _ensure_topics_or_explain(settings)
+    engine = build_engine(settings)  # loads zones and compiles (or loads cached) kernels before joining
     app, topics = create_app(settings)
-    attach_agents(app, topics, settings, create_metrics())
+    attach_agents(app, topics, settings, create_metrics(), engine)
     worker = Worker(app, loglevel=settings.log_level, quiet=True, logging_config=logging_config(settings))
     worker.execute_from_commandline()
     return 0
@@ -91,6 +94,107 @@ def _ensure_topics_or_explain(settings: Settings) -> None:
         ) from None
 
 
+# --- alerts --------------------------------------------------------------------------------
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    import orjson
+
+    from streams.sinks.subscriber import AlertSubscriber
+
+    async def go() -> int:
+        n = 0
+        async with AlertSubscriber(settings, group=args.group, consumer=args.consumer) as sub:
+            async for _eid, alert in sub.alerts(follow=args.follow):
+                if args.json:
+                    sys.stdout.write(orjson.dumps(alert).decode() + "\n")
+                else:
+                    sys.stdout.write(format_alert(alert) + "\n")
+                sys.stdout.flush()
+                n += 1
+                if args.limit and n >= args.limit:
+                    break
+        return 0
+
+    return asyncio.run(go())
+
+
+def format_alert(a: dict[str, Any]) -> str:
+    """One human line per alert, for terminals and logs."""
+    dist = a.get("distance_to_boundary_m")
+    dist_txt = f"{dist / 1000:+.1f} km" if isinstance(dist, int | float) else "?"
+    who = a.get("callsign") or a.get("icao24")
+    cls = (a.get("classification") or {}).get("category", "?")
+    when = a.get("event_time_iso") or a.get("event_time")
+    return (
+        f"{when}  {str(a.get('severity', '?')).upper():<6} {a.get('transition', '?'):<11} {who!s:<9} "
+        f"[{cls}] zone={a.get('zone')} dist={dist_txt}  {a.get('description', '')}  id={a.get('alert_id')}"
+    )
+
+
+# --- ingest / replay / record ----------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from streams.runners import run_ingest
+
+    return asyncio.run(run_ingest(settings, args, replay=False))
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from streams.runners import run_ingest
+
+    return asyncio.run(run_ingest(settings, args, replay=True))
+
+
+def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from streams.runners import run_record
+
+    return asyncio.run(run_record(settings, args))
+
+
+# --- analyze -------------------------------------------------------------------------------
+def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    from pathlib import Path
+
+    import orjson
+
+    from streams.analyze import analyze_file
+    from streams.runners import sniff_format
+    from streams.wiring import build_engine
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise SettingsError(f"analyze: no such file {args.file}")
+    fmt = args.fmt or sniff_format(path)
+    engine = build_engine(settings)
+    result = asyncio.run(analyze_file(str(path), fmt, engine, close_all=args.close,
+                                      max_message_bytes=settings.max_message_bytes))
+    if args.json:
+        for a in result.alerts:
+            sys.stdout.write(orjson.dumps(a).decode() + "\n")
+        return 0
+    for a in result.alerts:
+        print(format_alert(a))
+    transitions: dict[str, int] = {}
+    for a in result.alerts:
+        transitions[str(a.get("transition"))] = transitions.get(str(a.get("transition")), 0) + 1
+    print(
+        f"\n{path.name} [{fmt}]: {result.positions:,} positions, {len(result.tracks):,} aircraft, "
+        f"{len(result.alerts)} alerts {dict(sorted(transitions.items()))}, policy {settings.alert_policy}"
+    )
+    if result.rejected:
+        print(f"rejected by the track gate: {dict(result.rejected)}")
+    if result.dead_letters:
+        print(f"dead letters: {dict(result.dead_letters)}")
+    return 0
+
+
 # --- settings ------------------------------------------------------------------------------
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     if args.markdown:
@@ -102,6 +206,16 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     for var, value, doc in settings.public_items():
         print(f"{var:<{width}}  {value:<28}  {doc}")
     return 0
+
+
+def _policy_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--alert-policy",
+        dest="alert_policy",
+        choices=("military", "all"),
+        default=None,
+        help="which aircraft raise alerts: military/surveillance + watchlist (default), or all",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,7 +238,58 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run a Faust worker: parse, track, geofence, alert, sink to Redis")
     p.add_argument("--web-port", type=int, default=None, help="web server port (SKYFENCE_WEB_PORT)")
+    _policy_option(p)
     p.set_defaults(handler=cmd_worker)
+
+    p = sub.add_parser("ingest", help="parse a feed (file, -, tcp://, http(s)://) into the positions topic")
+    p.add_argument("source", help="file (plain or gzip), - for stdin, tcp://host:port, or an http(s) URL")
+    p.add_argument("--format", "-f", dest="fmt", required=True, help="input format (see --help of `formats`)")
+    p.add_argument("--receiver", default=None, help="receiver id (default: derived from the source)")
+    p.add_argument("--stdout", action="store_true", help="print positions as JSON lines; publish nothing")
+    p.add_argument("--raw", action="store_true", help="also archive the raw input to the raw topic")
+    p.add_argument("--interval", type=float, default=5.0, help="HTTP polling interval in seconds")
+    p.add_argument("--bbox", default=None, help="OpenSky bounding box lamin,lomin,lamax,lomax")
+    p.add_argument("--reference", default=None, help="receiver position LAT,LON for Mode S local decoding")
+    p.set_defaults(handler=cmd_ingest)
+
+    p = sub.add_parser("replay", help="feed a recorded file into Kafka, keeping its event-time spacing")
+    p.add_argument("file")
+    p.add_argument("--format", "-f", dest="fmt", default=None, help="input format (default: guessed from content)")
+    p.add_argument("--speed", default="1", help="1, 10, ... times real time, or max")
+    p.add_argument("--from", dest="t_from", default=None, help="skip positions before this time (ISO or epoch)")
+    p.add_argument("--to", dest="t_to", default=None, help="stop after this time (ISO or epoch)")
+    p.add_argument("--loop", action="store_true", help="start again at the end (until Ctrl-C)")
+    p.add_argument("--receiver", default=None, help="receiver id (default: the file name)")
+    p.add_argument("--stdout", action="store_true", help="print positions as JSON lines; publish nothing")
+    p.add_argument("--raw", action="store_true", help="also archive the raw input to the raw topic")
+    p.add_argument("--reference", default=None, help="receiver position LAT,LON for Mode S local decoding")
+    p.set_defaults(handler=cmd_replay, interval=None, bbox=None)
+
+    p = sub.add_parser("record", help="write a topic (positions or raw) to a gzip file of Kafka records")
+    p.add_argument("file")
+    p.add_argument("--topic", default="positions", choices=("positions", "raw"), help="which topic to record")
+    p.add_argument("--from", dest="t_from", default=None, help="start at this time (offsets for times)")
+    p.add_argument("--to", dest="t_to", default=None, help="stop at records after this time")
+    p.add_argument("--follow", action="store_true", help="keep recording new records until Ctrl-C")
+    p.add_argument("--idle", type=float, default=5.0, help="without --follow: stop after this many idle seconds")
+    p.set_defaults(handler=cmd_record)
+
+    p = sub.add_parser("analyze", help="run tracking, geofence and alerts on a file in one process (no broker)")
+    p.add_argument("file")
+    p.add_argument("--format", "-f", dest="fmt", default=None, help="input format (default: guessed)")
+    p.add_argument("--json", action="store_true", help="one alert per line, fields as in schemas/alert.v1.json")
+    p.add_argument("--close", action="store_true",
+                   help="at end of file close every open episode (the live pipeline waits for the timeout)")
+    _policy_option(p)
+    p.set_defaults(handler=cmd_analyze)
+
+    p = sub.add_parser("alerts", help="read alerts from the Redis Stream as a consumer-group member")
+    p.add_argument("--follow", action="store_true", help="keep waiting for new alerts")
+    p.add_argument("--group", default="skyfence-cli", help="consumer group (each group sees every alert)")
+    p.add_argument("--consumer", default=None, help="member name in the group (default: host name)")
+    p.add_argument("--json", action="store_true", help="one alert per line, fields as in schemas/alert.v1.json")
+    p.add_argument("--limit", type=int, default=0, help="stop after this many alerts")
+    p.set_defaults(handler=cmd_alerts)
 
     p = sub.add_parser("settings", help="print every setting, its value (secrets masked) and meaning")
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")

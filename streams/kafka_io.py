@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.codec import encode_position_batch
 from streams.records import DeadLetter, Position
 from streams.settings import Settings
 from streams.status import client_kwargs
@@ -24,7 +25,6 @@ from streams.topics import ALL_TOPICS, DEADLETTER, POSITIONS, RAW, partition_for
 
 log = logging.getLogger(__name__)
 
-POSITION_BATCH_SCHEMA = "position-batch.v1"
 # 2,000 positions per record: ~300 KB of JSON, well under the 1 MiB record limit, and
 # large enough that per-record overhead in Faust is amortised 2,000-fold.
 MAX_BATCH_POSITIONS = 2000
@@ -63,10 +63,6 @@ def make_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
     }
     kwargs.update(extra)
     return AIOKafkaProducer(**kwargs)
-
-
-def encode_position_batch(positions: Sequence[Position]) -> bytes:
-    return orjson.dumps({"schema": POSITION_BATCH_SCHEMA, "positions": [p.to_dict() for p in positions]})
 
 
 def group_by_partition(positions: Iterable[Position], partitions: int) -> dict[int, list[Position]]:

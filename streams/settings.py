@@ -92,6 +92,14 @@ class Settings:
         default="military", metadata=_meta("Which aircraft raise alerts: military (default) or all")
     )
     watchlist: str = field(default="", metadata=_meta("Comma-separated icao24 addresses that always alert"))
+    # 12/50/100 nm: the approach buffers analysts quote (territorial sea width, ~6 and ~12 min out).
+    rings_nm: str = field(
+        default="12,50,100", metadata=_meta("Approach ring distances beyond the 12 nm line, in nm (buffers)")
+    )
+    fences_file: str = field(default="", metadata=_meta("GeoJSON file of user fences (name, altitude band)"))
+    aircraft_csv: str = field(
+        default="", metadata=_meta("plane-alert-db style CSV of aircraft to classify (overrides built-in)")
+    )
     log_level: str = field(default="info", metadata=_meta("debug, info, warning or error"))
     log_format: str = field(default="text", metadata=_meta("text or json"))
 
@@ -163,6 +171,18 @@ class Settings:
             raise SettingsError(f"SKYFENCE_LOG_FORMAT={self.log_format!r} is not one of: text, json")
         if not (self.store.startswith("memory://") or self.store.startswith("rocksdb://")):
             raise SettingsError(f"SKYFENCE_STORE={self.store!r} is not memory:// or rocksdb://")
+        try:
+            rings = self.rings
+        except ValueError:
+            raise SettingsError(
+                f"SKYFENCE_RINGS_NM={self.rings_nm!r} is not a list of numbers like 12,50,100"
+            ) from None
+        if any(r <= 0 for r in rings) or list(rings) != sorted(rings):
+            raise SettingsError(f"SKYFENCE_RINGS_NM={self.rings_nm!r} must be increasing positive distances")
+        for name in ("fences_file", "aircraft_csv"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise SettingsError(f"SKYFENCE_{name.upper()}={path!r}: no such file")
         if self.partitions < 1:
             raise SettingsError("SKYFENCE_PARTITIONS must be at least 1")
         if self.kafka_security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
@@ -190,6 +210,10 @@ class Settings:
     @property
     def bootstrap(self) -> str:
         return ",".join(self.bootstrap_servers)
+
+    @property
+    def rings(self) -> tuple[float, ...]:
+        return tuple(float(x) for x in self.rings_nm.split(",") if x.strip())
 
     @property
     def watchlist_set(self) -> frozenset[str]:

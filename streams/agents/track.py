@@ -1,0 +1,113 @@
+"""Agent adapter: position batches in, track updates, alerts and dead letters out.
+
+This module owns the translation between Kafka records and the engine
+(``streams.core.engine``): decoding ``position-batch.v1`` records (bad items become
+dead letters), restoring an aircraft's state from the changelog-backed table the
+first time the worker sees it, advancing event time, and writing back the state of
+every aircraft the batch touched. It is plain Python, tested without a broker; the
+Faust agent in ``streams.agents`` only moves records in and out.
+
+Delivery order matters for "nothing lost, nothing duplicated": the agent sends alerts
+and waits for Kafka to acknowledge them *before* writing the new state to the table.
+After a crash, state is therefore never ahead of delivered alerts; re-processing from
+the last committed offset re-creates byte-identical alerts (deterministic ids), which
+the Redis sink de-duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from streams.codec import decode_position_batch
+from streams.records import DeadLetter, Position
+from streams.topics import partition_for
+
+# Rejections that are evidence of a bad input become dead letters; duplicates (the same
+# message heard by several receivers) are normal and only counted.
+DEAD_LETTER_REJECTIONS = frozenset({"implausible_jump", "late", "invalid_position"})
+
+
+@dataclass
+class TrackOutput:
+    tracks: list[tuple[bytes, bytes]] = field(default_factory=list)
+    alerts: list[tuple[bytes, bytes, dict[str, Any]]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    rejected: dict[str, int] = field(default_factory=dict)
+    positions: int = 0
+    state_writes: dict[str, bytes | None] = field(default_factory=dict)
+
+
+class TrackAdapter:
+    def __init__(self, engine: Any, table: MutableMapping[bytes, bytes], partitions: int) -> None:
+        self.engine = engine
+        self.table = table
+        self.partitions = partitions
+        self.watermark = float("-inf")
+        self._known: set[str] = set()
+
+    def handle(self, values: Sequence[bytes], now: float) -> TrackOutput:
+        """One batch of position-batch records (from any assigned partitions)."""
+        out = TrackOutput()
+        positions: list[Position] = []
+        for value in values:
+            ok, dead = decode_position_batch(value, now, source="positions-topic")
+            positions.extend(ok)
+            out.dead_letters.extend(dead)
+        out.positions = len(positions)
+        for icao in {p.icao24 for p in positions} - self._known:
+            self._restore(icao)
+        result = self.engine.process(positions)
+        if positions:
+            self.watermark = max(self.watermark, max(p.event_time for p in positions))
+            result.extend(self.engine.advance(self.watermark))
+        for pos, reason in result.rejected:
+            out.rejected[reason] = out.rejected.get(reason, 0) + 1
+            if reason in DEAD_LETTER_REJECTIONS:
+                out.dead_letters.append(
+                    DeadLetter(reason, pos.input_format, orjson.dumps(pos.to_dict()), source="track-gate",
+                               event_time=pos.event_time, extra={"icao24": pos.icao24})
+                )
+        for doc in result.track_updates:
+            out.tracks.append((str(doc["icao24"]).encode(), orjson.dumps(doc)))
+        for doc in result.alerts:
+            out.alerts.append((str(doc["icao24"]).encode(), orjson.dumps(doc), doc))
+        for icao in result.touched:
+            state = self.engine.export_state(icao)
+            if state is not None:
+                out.state_writes[icao] = orjson.dumps(state)
+                self._known.add(icao)
+        for icao in result.evicted:
+            out.state_writes[icao] = None
+            self._known.discard(icao)
+        return out
+
+    def commit_state(self, out: TrackOutput) -> None:
+        """Write the batch's state changes to the table (after its alerts are acknowledged)."""
+        for icao, value in out.state_writes.items():
+            key = icao.encode()
+            if value is None:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = value
+
+    def _restore(self, icao: str) -> None:
+        raw = self.table.get(icao.encode())
+        if raw:
+            self.engine.import_state(icao, orjson.loads(raw))
+        self._known.add(icao)
+
+    def forget_partitions(self, partitions: set[int]) -> int:
+        """Drop in-memory state of aircraft whose partitions moved to another worker."""
+        gone = [icao for icao in self._known if partition_for(icao, self.partitions) in partitions]
+        for icao in gone:
+            self.engine.drop_state(icao)
+            self._known.discard(icao)
+        return len(gone)
+
+    @property
+    def tracked(self) -> int:
+        return int(self.engine.aircraft_count)

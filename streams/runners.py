@@ -1,0 +1,270 @@
+"""The long-running client commands: ingest, replay and record, with progress display.
+
+This module owns the glue between a command line, a feed (``streams.feeds``), the
+ingest loop (``streams.ingest``) and Kafka (``streams.kafka_io``): choosing the
+output, the receiver id, pacing and time windows, and printing a progress line with
+records, simulated time and rate on long runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from streams.ingest import RECORD_FORMAT, IngestStats, KafkaOutput, Output, Pacing, StdoutOutput, run
+from streams.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+
+def parse_time(text: str | None) -> float | None:
+    """Epoch seconds from an ISO 8601 time (UTC unless it says otherwise) or a number."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(
+            f"{text!r} is not a time; use ISO 8601 like 2025-02-04T18:00:00Z or epoch seconds"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def iso(t: float | None) -> str:
+    return "-" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        v = float(text)
+    except ValueError:
+        raise SettingsError(f"--speed {text!r}: use a factor like 1 or 10, or max") from None
+    if v <= 0:
+        raise SettingsError("--speed must be positive (or max)")
+    return v
+
+
+def sniff_format(path: Path) -> str:
+    """Guess a file's format from its first bytes (gzip is looked through)."""
+    from streams.sources import detect_format
+
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head[:2] == b"\x1f\x8b":
+        with gzip.open(path, "rb") as g:
+            head = g.read(4096)
+    if head.lstrip().startswith(b'{"schema":"record.v1"'):
+        return RECORD_FORMAT
+    fmt = detect_format(head)
+    if fmt is None:
+        raise SettingsError(f"cannot tell the format of {path}; give it with --format")
+    return fmt
+
+
+class Progress:
+    """One status line on stderr, refreshed at most twice a second."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled
+        self._last = 0.0
+
+    def __call__(self, stats: IngestStats, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self._last < 0.5):
+            return
+        self._last = now
+        sys.stderr.write(
+            f"\r{self.label}: {stats.messages:,} msgs  {stats.positions:,} positions  "
+            f"{stats.dead_letters:,} dead letters  sim {iso(stats.last_event)}  {stats.rate:,.0f} pos/s   "
+        )
+        sys.stderr.flush()
+
+    def done(self, stats: IngestStats) -> None:
+        self(stats, force=True)
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+async def run_ingest(settings: Settings, args: argparse.Namespace, replay: bool) -> int:
+    from streams.logs import setup_logging
+
+    setup_logging(settings)
+    source: str = args.file if replay else args.source
+    if replay:
+        path = Path(source)
+        if not path.exists():
+            raise SettingsError(f"replay: no such file {source}")
+        fmt = args.fmt or sniff_format(path)
+        pacing = Pacing(speed=parse_speed(args.speed), t_from=parse_time(args.t_from), t_to=parse_time(args.t_to))
+    else:
+        fmt = args.fmt
+        pacing = Pacing()
+    _check_format(fmt)
+    receiver = args.receiver or _receiver_id(source)
+    output: Output
+    producer = None
+    if args.stdout:
+        output = StdoutOutput()
+    else:
+        from streams.kafka_io import Publisher, ensure_topics, make_producer
+
+        try:
+            await ensure_topics(settings)
+        except Exception as exc:
+            raise SettingsError(
+                f"cannot reach the Kafka broker at SKYFENCE_BROKER={settings.broker} ({type(exc).__name__}); "
+                "start it with `skyfence stack up` or point SKYFENCE_BROKER at a running broker"
+            ) from None
+        producer = make_producer(settings)
+        await producer.start()
+        output = KafkaOutput(Publisher(settings, producer))
+    progress = Progress("replay" if replay else "ingest", enabled=sys.stderr.isatty() and not args.stdout)
+    total = IngestStats()
+    try:
+        loops = 0
+        while True:
+            chunks = _chunks(source, fmt, settings, args)
+            stats = await run(chunks, fmt, output, source=source, receiver=receiver, pacing=pacing,
+                              max_message_bytes=settings.max_message_bytes, progress=progress,
+                              reference=_reference(args))
+            _merge(total, stats)
+            loops += 1
+            if not (replay and args.loop):
+                break
+            pacing = Pacing(speed=pacing.speed, t_from=pacing.t_from, t_to=pacing.t_to)
+    finally:
+        if producer is not None:
+            await producer.stop()
+    progress.done(total)
+    summary = total.as_dict()
+    log.info("%s of %s (%s) finished: %s", "replay" if replay else "ingest", source, fmt, summary)
+    if not args.stdout:
+        print(
+            f"{'replayed' if replay else 'ingested'} {summary['positions']:,} positions "
+            f"({summary['dead_letters']:,} dead letters, {summary['skipped']:,} skipped) from {source} [{fmt}]"
+        )
+    return 0
+
+
+def _merge(total: IngestStats, s: IngestStats) -> None:
+    total.messages += s.messages
+    total.positions += s.positions
+    total.dead_letters += s.dead_letters
+    total.skipped += s.skipped
+    total.filtered += s.filtered
+    for k, v in s.dead_reasons.items():
+        total.dead_reasons[k] = total.dead_reasons.get(k, 0) + v
+
+
+def _check_format(fmt: str) -> None:
+    from streams.sources import FORMATS
+
+    if fmt != RECORD_FORMAT and fmt not in FORMATS:
+        raise SettingsError(f"unknown format {fmt!r}; one of: {', '.join([*sorted(FORMATS), RECORD_FORMAT])}")
+
+
+def _reference(args: argparse.Namespace) -> tuple[float, float] | None:
+    text = getattr(args, "reference", None)
+    if not text:
+        return None
+    try:
+        lat, lon = (float(x) for x in text.split(","))
+    except ValueError:
+        raise SettingsError(f"--reference {text!r}: give the receiver position as LAT,LON") from None
+    return lat, lon
+
+
+def _receiver_id(source: str) -> str:
+    if source == "-":
+        return "stdin"
+    if "://" in source:
+        return source.split("://", 1)[1].split("/", 1)[0]
+    return Path(source).name
+
+
+def _chunks(source: str, fmt: str, settings: Settings, args: argparse.Namespace) -> AsyncIterator[bytes]:
+    from streams.feeds import open_feed
+
+    kwargs: dict[str, Any] = {}
+    if getattr(args, "interval", None):
+        kwargs["poll_interval_s"] = args.interval
+    if getattr(args, "bbox", None):
+        kwargs["bbox"] = tuple(float(x) for x in args.bbox.split(","))
+    return open_feed(source, fmt=fmt, **kwargs)
+
+
+# --- record -----------------------------------------------------------------------------------
+async def run_record(settings: Settings, args: argparse.Namespace) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.ingest import open_record_file, record_line
+    from streams.status import client_kwargs
+    from streams.topics import POSITIONS, RAW
+
+    spec = POSITIONS if args.topic == "positions" else RAW
+    topic = spec.name(settings)
+    t_from, t_to = parse_time(args.t_from), parse_time(args.t_to)
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False, group_id=None,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    n = 0
+    started = time.monotonic()
+    show = sys.stderr.isatty()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer.stop()
+            raise SettingsError(f"topic {topic} does not exist on {settings.bootstrap}")
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        if t_from is not None:
+            found = await consumer.offsets_for_times({tp: int(t_from * 1000) for tp in tps})
+            ends = await consumer.end_offsets(tps)
+            for tp in tps:
+                off = found.get(tp)
+                consumer.seek(tp, off.offset if off is not None else ends[tp])
+        else:
+            await consumer.seek_to_beginning(*tps)
+        idle_since = time.monotonic()
+        with open_record_file(Path(args.file)) as out:
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+                got = 0
+                for tp, records in batch.items():
+                    for r in records:
+                        if t_to is not None and r.timestamp > t_to * 1000:
+                            continue
+                        out.write(record_line(tp.topic, tp.partition, r.offset, r.timestamp, r.key, r.value))
+                        got += 1
+                n += got
+                if got:
+                    idle_since = time.monotonic()
+                    if show:
+                        rate = n / max(1e-9, time.monotonic() - started)
+                        sys.stderr.write(f"\rrecord {topic}: {n:,} records  {rate:,.0f} rec/s   ")
+                elif not args.follow and time.monotonic() - idle_since > args.idle:
+                    break
+                await asyncio.sleep(0)
+    finally:
+        await consumer.stop()
+    if show:
+        sys.stderr.write("\n")
+    print(f"recorded {n:,} records of {topic} to {args.file}")
+    return 0

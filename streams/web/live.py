@@ -1,0 +1,196 @@
+"""The live view behind the web map: latest aircraft, trails and alerts, pushed by SSE.
+
+This module owns a read-only follower of the ``tracks`` and ``alerts`` topics (all
+partitions, no consumer group, so it never takes partitions from the pipeline) and
+the routes that serve its state: ``/`` (the map page), ``/api/zones``,
+``/api/aircraft``, ``/api/alerts`` and ``/api/events`` (server-sent events).
+No route accepts input that changes anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from streams.settings import Settings
+from streams.topics import ALERTS, TRACKS
+
+log = logging.getLogger(__name__)
+
+# 120 points per trail: about 10 minutes of a track at one update per 5 s.
+TRAIL_POINTS = 120
+# 5,000 aircraft on the map: more than a busy continental picture, bounded memory.
+MAX_AIRCRAFT = 5000
+# 200 alerts in the side list: the newest screenfuls an operator scrolls through.
+MAX_ALERTS = 200
+# On start, look back this many records per partition so the map is not empty.
+BACKFILL_PER_PARTITION = 2000
+# Each SSE client gets a bounded queue; a client that stops reading is dropped, never the worker.
+CLIENT_QUEUE = 1000
+
+
+class LiveState:
+    def __init__(self) -> None:
+        self.aircraft: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.trails: dict[str, deque[tuple[float, float, float]]] = {}
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=MAX_ALERTS)
+        self.clients: set[asyncio.Queue[bytes]] = set()
+
+    def on_track(self, doc: dict[str, Any]) -> None:
+        icao = str(doc.get("icao24", ""))
+        lat, lon = _latlon(doc)
+        if not icao or lat is None or lon is None:
+            return
+        self.aircraft[icao] = doc
+        self.aircraft.move_to_end(icao)
+        while len(self.aircraft) > MAX_AIRCRAFT:
+            old, _ = self.aircraft.popitem(last=False)
+            self.trails.pop(old, None)
+        trail = self.trails.setdefault(icao, deque(maxlen=TRAIL_POINTS))
+        t = float(doc.get("last_seen") or doc.get("event_time") or 0.0)
+        if not trail or trail[-1][:2] != (lat, lon):
+            trail.append((lat, lon, t))
+        self._push({"type": "track", "aircraft": self.view(icao)})
+
+    def on_alert(self, doc: dict[str, Any]) -> None:
+        self.alerts.appendleft(doc)
+        self._push({"type": "alert", "alert": doc})
+
+    def view(self, icao: str) -> dict[str, Any]:
+        doc = self.aircraft[icao]
+        lat, lon = _latlon(doc)
+        return {
+            "icao24": icao,
+            "callsign": doc.get("callsign"),
+            "lat": lat,
+            "lon": lon,
+            "alt_ft": doc.get("alt_ft", doc.get("alt_baro_ft")),
+            "zone": doc.get("zone"),
+            "distance_m": doc.get("distance_m"),
+            "category": (doc.get("classification") or {}).get("category"),
+            "trail": [[p[0], p[1]] for p in self.trails.get(icao, ())],
+        }
+
+    def _push(self, event: dict[str, Any]) -> None:
+        data = b"data: " + orjson.dumps(event) + b"\n\n"
+        for q in list(self.clients):
+            try:
+                q.put_nowait(data)
+            except asyncio.QueueFull:
+                self.clients.discard(q)
+
+
+def _latlon(doc: dict[str, Any]) -> tuple[float | None, float | None]:
+    for src in (doc, doc.get("last") or {}, doc.get("position") or {}):
+        if not isinstance(src, dict):
+            continue
+        lat, lon = src.get("lat"), src.get("lon")
+        if isinstance(lat, int | float) and isinstance(lon, int | float):
+            return float(lat), float(lon)
+    return None, None
+
+
+async def follow_topics(settings: Settings, state: LiveState, stop: asyncio.Event) -> None:
+    """Read tracks and alerts from all partitions; survive broker restarts."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.status import client_kwargs
+
+    names = {TRACKS.name(settings): state.on_track, ALERTS.name(settings): state.on_alert}
+    while not stop.is_set():
+        consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
+        try:
+            await consumer.start()
+            tps = [
+                TopicPartition(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t) or ())
+            ]
+            if not tps:
+                await asyncio.sleep(1.0)
+                continue
+            consumer.assign(tps)
+            ends = await consumer.end_offsets(tps)
+            for tp in tps:
+                consumer.seek(tp, max(0, ends[tp] - BACKFILL_PER_PARTITION))
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=500)
+                for tp, records in batch.items():
+                    handler = names[tp.topic]
+                    for r in records:
+                        try:
+                            doc = orjson.loads(r.value)
+                        except orjson.JSONDecodeError:
+                            continue  # the pipeline dead-letters bad records; the map only shows good ones
+                        if isinstance(doc, dict):
+                            handler(doc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("live map follower: %s; reconnecting", exc)
+            await asyncio.sleep(1.0)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+
+def _static(name: str) -> bytes:
+    return resources.files("streams.web").joinpath("static", name).read_bytes()
+
+
+def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable[[], dict[str, Any]]) -> None:
+    """``zones`` builds the map's GeoJSON; it runs once, on the first request, off the event loop."""
+    zones_body: list[bytes] = []
+    zones_lock = asyncio.Lock()
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(body=_static("index.html"), content_type="text/html", charset="utf-8")
+
+    async def script(request: web.Request) -> web.Response:
+        return web.Response(body=_static("map.js"), content_type="application/javascript", charset="utf-8")
+
+    async def api_zones(request: web.Request) -> web.Response:
+        async with zones_lock:
+            if not zones_body:
+                doc = await asyncio.get_running_loop().run_in_executor(None, zones)
+                zones_body.append(orjson.dumps(doc))
+        return web.Response(body=zones_body[0], content_type="application/geo+json")
+
+    async def api_aircraft(request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps([state.view(k) for k in state.aircraft]),
+                            content_type="application/json")
+
+    async def api_alerts(request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(list(state.alerts)), content_type="application/json")
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=CLIENT_QUEUE)
+        state.clients.add(q)
+        try:
+            await resp.write(b": connected\n\n")
+            while q in state.clients:
+                try:
+                    data = await asyncio.wait_for(q.get(), timeout=15.0)
+                except TimeoutError:
+                    data = b": keep-alive\n\n"
+                await resp.write(data)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            state.clients.discard(q)
+        return resp
+
+    router.add_get("/", index)
+    router.add_get("/map.js", script)
+    router.add_get("/api/zones", api_zones)
+    router.add_get("/api/aircraft", api_aircraft)
+    router.add_get("/api/alerts", api_alerts)
+    router.add_get("/api/events", events)

@@ -1,0 +1,41 @@
+"""Builds the engine from settings: the one place where files meet the pure core.
+
+This module owns loading the geofence, the classifier's reference tables and the
+gazetteer, and assembling ``streams.core.engine.Engine`` with an ``EngineConfig``
+derived from ``Settings``. The worker's track agent and ``skyfence analyze`` both call
+``build_engine``, so the two run identical logic with identical parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.settings import Settings
+
+
+def engine_config(settings: Settings, alert_policy: str | None = None) -> Any:
+    from streams.core.config import EngineConfig
+
+    return EngineConfig(
+        alert_policy=alert_policy or settings.alert_policy,
+        watchlist=settings.watchlist_set,
+    )
+
+
+def load_geofence(settings: Settings, warm: bool = True) -> Any:
+    from streams.geo import Geofence
+
+    fence = Geofence.load(rings_nm=settings.rings, user_fences=settings.fences_file or None)
+    if warm:
+        fence.warm()
+    return fence
+
+
+def build_engine(settings: Settings, alert_policy: str | None = None, geofence: Any = None) -> Any:
+    from streams.core.classify import Classifier
+    from streams.core.engine import Engine
+    from streams.core.places import Places
+
+    fence = geofence if geofence is not None else load_geofence(settings)
+    classifier = Classifier.load(extra_csv=settings.aircraft_csv or None, watchlist=settings.watchlist_set)
+    return Engine(engine_config(settings, alert_policy), fence, classifier, Places.load())
