@@ -195,6 +195,13 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- demo -------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(settings, speed=args.speed, use_stack=not args.no_stack, exit_after=args.exit)
+
+
 # --- settings ------------------------------------------------------------------------------
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     if args.markdown:
@@ -290,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one alert per line, fields as in schemas/alert.v1.json")
     p.add_argument("--limit", type=int, default=0, help="stop after this many alerts")
     p.set_defaults(handler=cmd_alerts)
+
+    p = sub.add_parser("demo", help="start the local stack and a worker, replay real flights, show alerts live")
+    p.add_argument("--speed", default="600", help="replay speed factor, or max (default 600: ~2 min)")
+    p.add_argument("--exit", action="store_true", help="stop once the recordings are processed (else Ctrl-C)")
+    p.add_argument("--no-stack", action="store_true", help="use SKYFENCE_BROKER/REDIS_URL instead of a local stack")
+    p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("settings", help="print every setting, its value (secrets masked) and meaning")
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")
