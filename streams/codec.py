@@ -72,3 +72,19 @@ def decode_position_batch(value: bytes, now: float, source: str = "") -> tuple[l
         except Invalid as exc:
             dead.append(DeadLetter(exc.reason.value, BATCH_FORMAT, orjson.dumps(item), source, exc.detail))
     return positions, dead
+
+
+def raw_record(chunk: bytes, *, fmt: str, receiver: str, source: str, received_at: float) -> bytes:
+    """A raw.v1 document: input bytes exactly as received, base64 so any byte survives JSON."""
+    import base64
+
+    return orjson.dumps(
+        {
+            "schema": "raw.v1",
+            "format": fmt,
+            "receiver": receiver,
+            "source": source,
+            "received_at": received_at,
+            "data_b64": base64.b64encode(chunk).decode("ascii"),
+        }
+    )

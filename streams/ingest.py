@@ -14,7 +14,7 @@ import base64
 import gzip
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -116,10 +116,12 @@ async def run(
     max_message_bytes: int | None = None,
     progress: Callable[[IngestStats], None] | None = None,
     reference: tuple[float, float] | None = None,
+    archive: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> IngestStats:
     """Parse every chunk of one feed and send the results to ``output``.
 
-    ``reference`` is the receiver's position, for Mode S local/surface CPR decoding.
+    ``reference`` is the receiver's position, for Mode S local/surface CPR decoding;
+    ``archive`` receives every raw chunk before it is parsed (the raw topic).
     """
     stats = IngestStats()
     pacing = pacing or Pacing()
@@ -129,6 +131,8 @@ async def run(
         decoder = _ParserDecoder(fmt, source=source, receiver=receiver, max_message_bytes=max_message_bytes,
                                  reference=reference)
     async for chunk in chunks:
+        if archive is not None and chunk:
+            await archive(chunk)
         # an empty chunk is the feed's mark for "end of one document" (HTTP polls, JSON files)
         await _emit(decoder.feed(chunk) if chunk else decoder.flush(), output, stats, pacing)
         if progress:

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.codec import encode_position_batch
+from streams.codec import encode_position_batch, raw_record
 from streams.records import DeadLetter, Position
 from streams.settings import Settings
 from streams.status import client_kwargs
@@ -105,17 +105,8 @@ class Publisher:
             self.sent_dead += 1
 
     async def raw(self, chunk: bytes, *, fmt: str, receiver: str, source: str, received_at: float) -> None:
-        import base64
-
-        doc: dict[str, Any] = {
-            "schema": "raw.v1",
-            "format": fmt,
-            "receiver": receiver,
-            "source": source,
-            "received_at": received_at,
-            "data_b64": base64.b64encode(chunk).decode("ascii"),
-        }
-        await self.producer.send(self.raw_topic, orjson.dumps(doc), key=receiver.encode())
+        doc = raw_record(chunk, fmt=fmt, receiver=receiver, source=source, received_at=received_at)
+        await self.producer.send(self.raw_topic, doc, key=receiver.encode())
 
     async def flush(self) -> None:
         await self.producer.flush()

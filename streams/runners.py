@@ -120,6 +120,7 @@ async def run_ingest(settings: Settings, args: argparse.Namespace, replay: bool)
     receiver = args.receiver or _receiver_id(source)
     output: Output
     producer = None
+    archive = None
     if args.stdout:
         output = StdoutOutput()
     else:
@@ -134,7 +135,13 @@ async def run_ingest(settings: Settings, args: argparse.Namespace, replay: bool)
             ) from None
         producer = make_producer(settings)
         await producer.start()
-        output = KafkaOutput(Publisher(settings, producer))
+        publisher = Publisher(settings, producer)
+        output = KafkaOutput(publisher)
+        if args.raw:
+
+            async def archive(chunk: bytes) -> None:
+                await publisher.raw(chunk, fmt=fmt, receiver=receiver, source=source, received_at=time.time())
+
     progress = Progress("replay" if replay else "ingest", enabled=sys.stderr.isatty() and not args.stdout)
     total = IngestStats()
     try:
@@ -143,7 +150,7 @@ async def run_ingest(settings: Settings, args: argparse.Namespace, replay: bool)
             chunks = _chunks(source, fmt, settings, args)
             stats = await run(chunks, fmt, output, source=source, receiver=receiver, pacing=pacing,
                               max_message_bytes=settings.max_message_bytes, progress=progress,
-                              reference=_reference(args))
+                              reference=_reference(args), archive=archive)
             _merge(total, stats)
             loops += 1
             if not (replay and args.loop):

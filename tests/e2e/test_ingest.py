@@ -1,0 +1,89 @@
+"""`skyfence ingest` moves real recordings into the real broker; `--stdout` needs no broker."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from streams.settings import REPO_ROOT, Settings
+from streams.sources import parse_bytes
+from streams.topics import DEADLETTER, POSITIONS, RAW, partition_for
+from tests.kafka_helpers import read_topic
+
+DATA = REPO_ROOT / "tests" / "data"
+
+
+def _run(settings: Settings | None, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
+    if settings is not None:
+        env.update(settings.to_env())
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env, cwd=REPO_ROOT,
+                          capture_output=True, input=stdin, timeout=120)
+
+
+@pytest.mark.integration
+async def test_ingest_sbs_file_into_broker_with_raw_archive(settings: Settings) -> None:
+    path = DATA / "sbs1_msgs.txt"
+    expected = parse_bytes("sbs", path.read_bytes())
+    bad = b"MSG,3,1,1,ZZZZZZ,1,,,,,,,,,,,,,,,,\nnot an sbs line at all\n"
+    proc = _run(settings, "ingest", "--format", "sbs", "--raw", "-", stdin=path.read_bytes() + bad)
+    assert proc.returncode == 0, proc.stderr.decode()
+
+    batches = await read_topic(settings, POSITIONS.name(settings), expect=1)
+    positions = [p for v in batches for p in orjson.loads(v)["positions"]]
+    assert len(positions) == len(expected.positions) > 0
+    for p in positions:
+        assert p["input_format"] == "sbs" and p["receiver"] == "stdin"
+    dead = [orjson.loads(v) for v in await read_topic(settings, DEADLETTER.name(settings), expect=2)]
+    assert len(dead) == len(expected.dead_letters) + 2
+    assert {d["raw_text"] for d in dead} >= {"MSG,3,1,1,ZZZZZZ,1,,,,,,,,,,,,,,,,", "not an sbs line at all"}
+    raw = [orjson.loads(v) for v in await read_topic(settings, RAW.name(settings), expect=1)]
+    assert b"".join(base64.b64decode(r["data_b64"]) for r in raw) == path.read_bytes() + bad
+
+
+@pytest.mark.integration
+async def test_positions_are_partitioned_by_aircraft(settings: Settings) -> None:
+    proc = _run(settings, "ingest", "--format", "sbs", str(DATA / "sbs1_msgs.txt"))
+    assert proc.returncode == 0, proc.stderr.decode()
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.status import client_kwargs
+
+    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(POSITIONS.name(settings), p) for p in range(settings.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen = 0
+        for _ in range(20):
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                for r in records:
+                    for p in orjson.loads(r.value)["positions"]:
+                        assert partition_for(p["icao24"], settings.partitions) == tp.partition
+                        seen += 1
+        assert seen > 0
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.unit
+def test_stdout_mode_prints_positions_and_dead_letters_without_broker() -> None:
+    data = gzip.decompress((DATA / "readsb_trace_full_ac671b.json.gz").read_bytes())
+    proc = _run(None, "ingest", "--format", "trace", "--stdout", "-", stdin=data)
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2500
+    first = orjson.loads(lines[0])
+    assert first["icao24"] == "ac671b" and first["schema"] == "position.v1"
+    proc = _run(None, "ingest", "--format", "trace", "--stdout", "-", stdin=b'{"icao": "ac671b", "trace": 5}')
+    assert proc.returncode == 0
+    assert proc.stdout == b""
+    dl = [orjson.loads(x) for x in proc.stderr.splitlines() if x.startswith(b"{")]
+    assert len(dl) == 1 and dl[0]["schema"] == "deadletter.v1"

@@ -1,0 +1,82 @@
+"""Every topic is declared once with a key, a partition count and a schema that exists."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from streams.codec import decode_position_batch, encode_position_batch, raw_record
+from streams.ingest import record_line
+from streams.records import Position
+from streams.settings import Settings
+from streams.topics import ALL_TOPICS, SCHEMA_DIR, murmur2, partition_for
+
+pytestmark = pytest.mark.unit
+
+
+def _registry() -> Registry:
+    resources = []
+    for path in SCHEMA_DIR.glob("*.json"):
+        doc = json.loads(path.read_text())
+        resources.append((doc["$id"], Resource.from_contents(doc)))
+    return Registry().with_resources(resources)
+
+
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads((SCHEMA_DIR / f"{name}.json").read_text()), registry=_registry())
+
+
+def test_every_topic_has_schema_key_and_partitions() -> None:
+    s = Settings(partitions=6)
+    names = set()
+    for spec in ALL_TOPICS:
+        assert spec.schema_path.is_file(), spec.schema_path
+        Draft202012Validator.check_schema(json.loads(spec.schema_path.read_text()))
+        assert spec.key
+        assert spec.partitions(s) == 6
+        names.add(spec.name(s))
+        if spec.per_aircraft:
+            assert "icao24" in spec.key
+    assert len(names) == len(ALL_TOPICS)
+
+
+def test_murmur2_matches_kafka_reference_values() -> None:
+    # values from the Java client's Utils.murmur2 test vectors
+    assert murmur2(b"21") == (-973932308) & 0xFFFFFFFF
+    assert murmur2(b"foobar") == (-790332482) & 0xFFFFFFFF
+    assert murmur2(b"a-little-bit-long-string") == (-985981536) & 0xFFFFFFFF
+    assert murmur2(b"a-little-bit-longer-string") == (-1486304829) & 0xFFFFFFFF
+    assert murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") == (-58897971) & 0xFFFFFFFF
+    assert partition_for("ac671b", 8) == (murmur2(b"ac671b") & 0x7FFFFFFF) % 8
+
+
+def test_position_batch_round_trip_validates_and_dead_letters_bad_items() -> None:
+    now = time.time()
+    good = Position("ac671b", 1738704440.9, 18.49, -88.69, "trace", alt_baro_ft=32000.0, callsign="DAL1812")
+    value = encode_position_batch([good, good])
+    _validator("position-batch.v1").validate(orjson.loads(value))
+    doc = orjson.loads(value)
+    doc["positions"].insert(1, {**doc["positions"][0], "lat": 123.0})
+    doc["positions"].append("not an object")
+    positions, dead = decode_position_batch(orjson.dumps(doc), now)
+    assert [p.icao24 for p in positions] == ["ac671b", "ac671b"]
+    assert [d.reason for d in dead] == ["lat_out_of_range", "wrong_type"]
+    _, dead2 = decode_position_batch(b"\x00garbage", now)
+    assert [d.reason for d in dead2] == ["bad_json"]
+
+
+def test_raw_records_validate() -> None:
+    doc = orjson.loads(raw_record(b"\x1a2\x00\x01", fmt="beast", receiver="rx1", source="tcp://x:30005",
+                                  received_at=1738704440.0))
+    _validator("raw.v1").validate(doc)
+
+
+def test_record_lines_validate() -> None:
+    v = _validator("record.v1")
+    v.validate(orjson.loads(record_line("t.positions", 3, 7, 1738704440000, b"ac671b", b'{"a":1}')))
+    v.validate(orjson.loads(record_line("t.raw", 0, 0, 1738704440000, None, b"\xff\x1a\x00")))
