@@ -1,0 +1,759 @@
+"""The one engine both the streaming agents and ``skyfence analyze`` run: positions in,
+track updates, alerts and rejections out.
+
+This module owns batch orchestration: it turns a batch of :class:`~streams.records.Position`
+into arrays, holds positions in an event-time reorder buffer, runs the gate kernel, scores
+every accepted position of the batch with ONE call to :meth:`Geofence.score`, runs the
+track/alert kernel, and builds the ``track.v1`` and ``alert.v1`` documents. Per-aircraft
+state is a row of float arrays (see :mod:`streams.core.kernels`) plus a callsign and any
+buffered positions; :meth:`Engine.export_state` / :meth:`Engine.import_state` turn it into
+plain JSON-able dicts for Faust's changelog-backed tables.
+
+Time is event time only. :meth:`Engine.advance` is driven by the caller's watermark, never
+by the wall clock, so a replay gives the same alerts (same ids) every time, whatever the
+batch sizes, and a restart from exported state continues identically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.core import kernels as K
+from streams.core.alerts import SOVEREIGN_ZONE, admitted, build_alert, opt
+from streams.core.classify import Classification, Classifier
+from streams.core.config import EngineConfig
+from streams.core.places import Places
+from streams.records import Position
+
+TRACK_SCHEMA = "track.v1"
+STATE_VERSION = 1
+
+F64 = npt.NDArray[np.float64]
+
+# Slots are allocated in chunks; growing by doubling keeps amortised cost O(1) per aircraft.
+_INITIAL_CAPACITY = 1024
+# Valid coordinate ranges; anything else (or NaN) is refused as invalid_position.
+_LAT_MAX = 90.0
+_LON_MAX = 180.0
+
+
+class Scores(Protocol):
+    """What :meth:`Geofence.score` returns (arrays of length n)."""
+
+    inside: npt.NDArray[np.bool_]
+    dist_m: F64
+    bearing_deg: F64
+    zone: npt.NDArray[np.integer[Any]]
+    country: npt.NDArray[np.integer[Any]]
+    tte_s: F64
+    fences: npt.NDArray[np.bool_]
+
+
+class GeofenceLike(Protocol):
+    """The part of :class:`streams.geo.Geofence` the engine uses."""
+
+    ring_m: Any
+    fence_names: Any
+
+    def score(self, lat: F64, lon: F64, alt_ft: F64, gs_kt: F64, track_deg: F64) -> Any: ...
+
+    def zone_names(self) -> Any: ...
+
+
+@dataclass(slots=True)
+class EngineOutput:
+    """What one :meth:`Engine.process` / :meth:`Engine.advance` call produced.
+
+    ``counters`` (all per call; :attr:`Engine.totals` accumulates them): ``positions_in``,
+    ``accepted``, ``rejected.<reason>``, ``recovered`` (plausibility gate reset on a new
+    reference), ``events.<transition>`` (state-machine transitions, any aircraft),
+    ``alerts.<transition>`` (published under the policy), ``alerts_suppressed_by_policy``,
+    ``track_updates``, ``segments_closed``, ``evicted``.
+    """
+
+    track_updates: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    # Every refused position with its reason code (duplicate, implausible_jump, late,
+    # invalid_position): nothing is dropped silently; the caller counts / dead-letters them.
+    rejected: list[tuple[Position, str]] = field(default_factory=list)
+    counters: Counter[str] = field(default_factory=Counter)
+    # Aircraft whose state changed (export these to the state table) and aircraft dropped
+    # from state (delete their table entries).
+    touched: list[str] = field(default_factory=list)
+    evicted: list[str] = field(default_factory=list)
+
+    def extend(self, other: EngineOutput) -> None:
+        self.track_updates.extend(other.track_updates)
+        self.alerts.extend(other.alerts)
+        self.rejected.extend(other.rejected)
+        self.counters.update(other.counters)
+        seen = set(self.touched)
+        self.touched.extend(x for x in other.touched if x not in seen)
+        self.evicted.extend(other.evicted)
+
+
+def _column_names(prefix: str) -> dict[int, str]:
+    return {
+        v: k[len(prefix) :].lower()
+        for k, v in vars(K).items()
+        if k.startswith(prefix) and isinstance(v, int) and k not in (f"{prefix}FIXED", f"{prefix}COLS", f"{prefix}ZT0")
+    }
+
+
+_T_NAMES = _column_names("T_")
+_A_NAMES = _column_names("A_")
+
+
+class Engine:
+    """Tracks, classification and alert state machines for a stream of positions."""
+
+    def __init__(self, config: EngineConfig, geofence: GeofenceLike, classifier: Classifier, places: Places) -> None:
+        self.config = config
+        self.geofence = geofence
+        self.classifier = classifier
+        self.places = places
+        self._P = config.params()
+        self.ring_names: list[str] = _ring_names(geofence)
+        self.fence_names: list[str] = [str(f) for f in (getattr(geofence, "fence_names", None) or ())]
+        self.country_names: dict[int, str] = _country_names(geofence)
+        # Time-in-zone bins: [beyond all rings, sovereign, ring 1 .. ring R].
+        self.zone_bin_names: list[str] = ["beyond", SOVEREIGN_ZONE, *self.ring_names]
+        self.alert_zones: list[str] = [SOVEREIGN_ZONE, *self.fence_names]
+        self._nzb = len(self.zone_bin_names)
+        self._nbins = self._nzb + len(self.fence_names)
+        self._cap = 0
+        self._T: F64 = K.new_track_rows(0, self._nbins)
+        self._A: F64 = K.new_alert_rows(0, len(self.alert_zones))
+        self._slot: dict[str, int] = {}
+        self._icao: list[str | None] = []
+        self._callsign: list[str | None] = []
+        self._cpa_desc: list[tuple[float, str | None] | None] = []
+        self._cls: list[tuple[str | None, Classification] | None] = []
+        self._free: list[int] = []
+        self._used = np.zeros(0, dtype=np.bool_)
+        self._next_sweep = -math.inf
+        self._grow(_INITIAL_CAPACITY)
+        self._pend = _Pending.empty()
+        self._released_slots = np.empty(0, dtype=np.int64)
+        self._arrival = 0
+        self.totals: Counter[str] = Counter()
+
+    # ================================================================== public API
+    def process(self, batch: Sequence[Position]) -> EngineOutput:
+        """Feed a batch of positions (any order, any aircraft mix)."""
+        out = EngineOutput()
+        out.counters["positions_in"] += len(batch)
+        if batch:
+            incoming = self._admit(batch, out)
+            self._pend = _Pending.concat(self._pend, incoming)
+            horizon = self._T[self._pend.slot, K.T_SEEN_MAX] - self.config.reorder_tolerance_s
+            self._release(self._pend.t <= horizon, out)
+            # Buffered positions are state too: an aircraft whose position only entered the
+            # reorder buffer must still be exported, or a restart would lose that position.
+            held = np.setdiff1d(incoming.slot, self._released_slots)
+            out.touched.extend(str(self._icao[s]) for s in held.tolist())
+        self._finish(out)
+        return out
+
+    def advance(self, watermark_event_time: float) -> EngineOutput:
+        """Move stream time to ``watermark_event_time`` (event time, never wall clock).
+
+        Releases buffered positions older than the watermark minus the reorder tolerance,
+        closes episodes silent for ``alert_timeout_s``, closes segments silent for
+        ``segment_gap_s`` and evicts aircraft silent for ``evict_after_s``.
+        """
+        out = EngineOutput()
+        now = float(watermark_event_time)
+        # Positions newer than now - tolerance may still be joined by earlier ones: the sweep
+        # judges silence from there, so it never times out an aircraft with a buffered position.
+        horizon = now - self.config.reorder_tolerance_s
+        if self._pend.size:
+            self._release(self._pend.t <= horizon, out)
+        if horizon >= self._next_sweep:
+            self._next_sweep = horizon + self.config.sweep_interval_s
+            used = np.flatnonzero(self._used).astype(np.int64)
+            n_z = len(self.alert_zones)
+            E = np.empty((used.size * n_z, K.E_COLS))
+            SEG = np.empty((used.size, self._T.shape[1] + 2))
+            evict = np.zeros(used.size, dtype=np.bool_)
+            k, m = K.sweep(used, horizon, self._T, self._A, self._P, E, SEG, evict)
+            self._emit_events(E[:k], None, out)
+            self._emit_segments(SEG[:m], None, out)
+            changed = np.union1d(E[:k, K.E_SLOT], SEG[:m, -2]).astype(np.int64)
+            changed = np.setdiff1d(changed, used[evict])
+            out.touched.extend(str(self._icao[s]) for s in changed.tolist())
+            for s in used[evict].tolist():
+                out.evicted.append(str(self._icao[s]))
+                self._free_slot(s)
+            out.counters["evicted"] += int(evict.sum())
+        self._finish(out)
+        return out
+
+    def flush(self) -> EngineOutput:
+        """Release every buffered position (end of a replay); no timeouts, no eviction."""
+        out = EngineOutput()
+        if self._pend.size:
+            self._release(np.ones(self._pend.size, dtype=np.bool_), out)
+        self._finish(out)
+        return out
+
+    @property
+    def aircraft_count(self) -> int:
+        return len(self._slot)
+
+    @property
+    def pending_count(self) -> int:
+        return int(self._pend.size)
+
+    def aircraft(self) -> list[str]:
+        return list(self._slot)
+
+    def export_state(self, icao24: str) -> dict[str, Any] | None:
+        """Plain JSON-able state of one aircraft (None if not in state)."""
+        s = self._slot.get(icao24)
+        if s is None:
+            return None
+        row = self._T[s].tolist()
+        track = {name: _enc(row[c]) for c, name in _T_NAMES.items()}
+        bins = dict(zip(self.zone_bin_names, row[K.T_ZT0 : K.T_ZT0 + self._nzb], strict=True))
+        fbins = dict(zip(self.fence_names, row[K.T_ZT0 + self._nzb : K.T_ZT0 + self._nbins], strict=True))
+        arows = self._A[s].tolist()
+        zones = {
+            zname: {name: _enc(arows[z][c]) for c, name in _A_NAMES.items()} for z, zname in enumerate(self.alert_zones)
+        }
+        pmask = self._pend.slot == s
+        pending = [p.to_dict() for p in self._pend.pos[pmask].tolist()]
+        cpa = self._cpa_desc[s]
+        return {
+            "v": STATE_VERSION,
+            "icao24": icao24,
+            "track": track,
+            "time_in_zone_s": bins,
+            "time_in_fence_s": fbins,
+            "alert": zones,
+            "callsign": self._callsign[s],
+            "cpa_description": None if cpa is None else [_enc(cpa[0]), cpa[1]],
+            "pending": pending,
+        }
+
+    def import_state(self, icao24: str, state: dict[str, Any]) -> None:
+        """Restore one aircraft from :meth:`export_state` output (replaces what is there)."""
+        if int(state.get("v", -1)) != STATE_VERSION:
+            raise ValueError(f"unsupported engine state version {state.get('v')!r}")
+        if icao24 in self._slot:
+            self._drop(icao24)
+        s = self._alloc(icao24)
+        row = self._T[s]
+        for c, name in _T_NAMES.items():
+            if name in state["track"]:
+                row[c] = _dec(state["track"][name])
+        for j, name in enumerate(self.zone_bin_names):
+            row[K.T_ZT0 + j] = float(state.get("time_in_zone_s", {}).get(name, 0.0))
+        for j, name in enumerate(self.fence_names):
+            row[K.T_ZT0 + self._nzb + j] = float(state.get("time_in_fence_s", {}).get(name, 0.0))
+        for z, zname in enumerate(self.alert_zones):
+            zs = state.get("alert", {}).get(zname)
+            if zs:
+                for c, name in _A_NAMES.items():
+                    if name in zs:
+                        self._A[s, z, c] = _dec(zs[name])
+        self._callsign[s] = state.get("callsign")
+        cpa = state.get("cpa_description")
+        self._cpa_desc[s] = None if cpa is None else (_dec(cpa[0]), cpa[1])
+        pending = [Position.from_dict(d) for d in state.get("pending", ())]
+        if pending:
+            cols = self._columns(pending)
+            n = len(pending)
+            inc = _Pending(
+                slot=np.full(n, s, dtype=np.int64),
+                arrival=np.arange(self._arrival, self._arrival + n, dtype=np.int64),
+                pos=_objarray(pending),
+                **cols,
+            )
+            self._arrival += n
+            self._pend = _Pending.concat(self._pend, inc)
+
+    def drop_state(self, icao24: str) -> None:
+        """Forget one aircraft (e.g. its partition was reassigned to another worker)."""
+        if icao24 in self._slot:
+            self._drop(icao24)
+
+    # ================================================================== batch pipeline
+    def _admit(self, batch: Sequence[Position], out: EngineOutput) -> _Pending:
+        """Arrays for a batch; invalid and late positions are refused here."""
+        cols = self._columns(batch)
+        n = len(batch)
+        objs = _objarray(batch)
+        valid = (
+            np.isfinite(cols["t"])
+            & np.isfinite(cols["lat"])
+            & np.isfinite(cols["lon"])
+            & (np.abs(cols["lat"]) <= _LAT_MAX)
+            & (np.abs(cols["lon"]) <= _LON_MAX)
+        )
+        get = self._slot.get
+        slots = np.fromiter((get(p.icao24, -1) for p in batch), dtype=np.int64, count=n)
+        new = np.flatnonzero((slots < 0) & valid)
+        for i in new.tolist():
+            icao = batch[i].icao24
+            s = self._slot.get(icao)
+            slots[i] = self._alloc(icao) if s is None else s
+        reason = np.zeros(n, dtype=np.int64)
+        reason[~valid] = K.R_INVALID
+        ok = np.flatnonzero(valid)
+        late = cols["t"][ok] < self._T[slots[ok], K.T_REL_T]
+        reason[ok[late]] = K.R_LATE
+        keep = reason == K.ACCEPT
+        if not keep.all():
+            self._reject(objs[~keep], reason[~keep], out)
+        # Latest event time seen per aircraft: the reorder horizon and the eviction clock.
+        ks = slots[keep]
+        if ks.size:
+            np.maximum.at(self._T[:, K.T_SEEN_MAX], ks, cols["t"][keep])
+        arrival = np.arange(self._arrival, self._arrival + n, dtype=np.int64)[keep]
+        self._arrival += n
+        return _Pending(slot=ks, arrival=arrival, pos=objs[keep], **{k: v[keep] for k, v in cols.items()})
+
+    @staticmethod
+    def _columns(batch: Sequence[Position]) -> dict[str, Any]:
+        n = len(batch)
+        nan = math.nan
+        t = np.fromiter((p.event_time for p in batch), dtype=np.float64, count=n)
+        lat = np.fromiter((p.lat for p in batch), dtype=np.float64, count=n)
+        lon = np.fromiter((p.lon for p in batch), dtype=np.float64, count=n)
+        alt = np.fromiter(
+            (
+                p.alt_baro_ft if p.alt_baro_ft is not None else (p.alt_geom_ft if p.alt_geom_ft is not None else nan)
+                for p in batch
+            ),
+            dtype=np.float64,
+            count=n,
+        )
+        gs = np.fromiter(
+            (p.ground_speed_kt if p.ground_speed_kt is not None else nan for p in batch), dtype=np.float64, count=n
+        )
+        trk = np.fromiter((p.track_deg if p.track_deg is not None else nan for p in batch), dtype=np.float64, count=n)
+        ground = np.fromiter((p.on_ground is True for p in batch), dtype=np.bool_, count=n)
+        return {"t": t, "lat": lat, "lon": lon, "alt": alt, "gs": gs, "trk": trk, "ground": ground}
+
+    def _release(self, mask: npt.NDArray[np.bool_], out: EngineOutput) -> None:
+        """Run gate → geofence → track/alert kernels over the released pending positions."""
+        self._released_slots = np.empty(0, dtype=np.int64)
+        if not mask.any():
+            return
+        rel = self._pend.take(mask)
+        self._pend = self._pend.take(~mask)
+        order = np.lexsort((rel.arrival, rel.t, rel.slot))
+        rel = rel.take(order)
+        n = rel.size
+        reason = np.empty(n, dtype=np.int64)
+        gs = np.empty(n)
+        trk = np.empty(n)
+        derived = np.empty(n, dtype=np.int64)
+        recovered = K.gate(rel.slot, rel.t, rel.lat, rel.lon, rel.gs, rel.trk, rel.ground, self._T, self._P,
+                           reason, gs, trk, derived)  # fmt: skip
+        out.counters["recovered"] += int(recovered)
+        acc = np.flatnonzero(reason == K.ACCEPT)
+        if acc.size < n:
+            bad = reason != K.ACCEPT
+            self._reject(rel.pos[bad], reason[bad], out)
+        out.counters["accepted"] += int(acc.size)
+        # Callsigns are taken from every released position (a duplicate may carry the only one).
+        cs = np.array([p.callsign for p in rel.pos.tolist()], dtype=object)
+        touched = np.unique(rel.slot)
+        self._released_slots = touched
+        if acc.size:
+            slot = rel.slot[acc]
+            lat, lon, alt = rel.lat[acc], rel.lon[acc], rel.alt[acc]
+            g, tr = gs[acc], trk[acc]
+            sc = self.geofence.score(lat, lon, alt, g, tr)
+            n_acc = acc.size
+            if self.fence_names:
+                fences = np.asarray(sc.fences, dtype=np.bool_).reshape(n_acc, len(self.fence_names))
+            else:
+                fences = np.zeros((n_acc, 0), dtype=np.bool_)
+            E = np.empty((n_acc * len(self.alert_zones) * 2 + 1, K.E_COLS))
+            SEG = np.empty((n_acc, self._T.shape[1] + 2))
+            reset = np.zeros(n_acc, dtype=np.bool_)
+            k, m = K.track_step(
+                slot, rel.t[acc], lat, lon, alt, g, tr, derived[acc],
+                np.ascontiguousarray(sc.inside, dtype=np.bool_),
+                np.ascontiguousarray(sc.dist_m, dtype=np.float64),
+                np.ascontiguousarray(sc.bearing_deg, dtype=np.float64),
+                np.ascontiguousarray(sc.zone, dtype=np.int64),
+                np.ascontiguousarray(sc.country, dtype=np.float64),
+                np.ascontiguousarray(sc.tte_s, dtype=np.float64),
+                np.ascontiguousarray(fences),
+                self._T, self._A, self._P, self._nzb, E, SEG, reset,
+            )  # fmt: skip
+            ctx = _ReleaseCtx(slot=rel.slot, cs=cs, acc=acc, reset_rel=np.zeros(n, dtype=np.bool_))
+            ctx.reset_rel[acc[reset]] = True
+            # Segment snapshots first: they describe state before the events' positions.
+            self._emit_segments(SEG[:m], ctx, out)
+            self._emit_events(E[:k], ctx, out)
+            self._update_callsigns(rel.slot, cs, ctx.reset_rel)
+        else:
+            self._update_callsigns(rel.slot, cs, np.zeros(n, dtype=np.bool_))
+        self._touch(touched, out)
+
+    def _reject(self, objs: npt.NDArray[np.object_], reasons: npt.NDArray[np.int64], out: EngineOutput) -> None:
+        names = [K.REASON_NAMES[r] for r in reasons.tolist()]
+        out.rejected.extend(zip(objs.tolist(), names, strict=True))
+        out.counters.update(f"rejected.{r}" for r in names)
+
+    def _update_callsigns(
+        self, slot: npt.NDArray[np.int64], cs: npt.NDArray[np.object_], reset: npt.NDArray[np.bool_]
+    ) -> None:
+        """Remember each aircraft's latest callsign among released positions (sorted by slot)."""
+        has = np.fromiter((bool(c and c.strip()) for c in cs.tolist()), dtype=np.bool_, count=cs.size)
+        idx = np.flatnonzero(has)
+        latest: dict[int, int] = {}
+        if idx.size:
+            sl = slot[idx]
+            last = idx[np.r_[sl[1:] != sl[:-1], True]]  # last position with a callsign, per aircraft
+            latest = dict(zip(slot[last].tolist(), last.tolist(), strict=True))
+            for s, j in latest.items():
+                self._callsign[s] = str(cs[j]).strip()
+        for j in np.flatnonzero(reset).tolist():
+            s = int(slot[j])
+            if latest.get(s, -1) < j:  # wiped state, and no callsign heard since
+                self._callsign[s] = None
+
+    def _callsign_at(self, ctx: _ReleaseCtx | None, s: int, trig: int, before: bool) -> str | None:
+        """Callsign as known at accepted position ``trig`` (or just before it, for timeouts).
+
+        Scans back through this batch's released positions of the aircraft, stopping at a
+        state reset (positions before it belong to the aircraft's previous life), then falls
+        back to the callsign stored before the batch. Independent of batch boundaries.
+        """
+        if ctx is None or trig < 0:
+            return self._callsign[s]
+        j = int(ctx.acc[trig]) - (1 if before else 0)
+        while j >= 0 and ctx.slot[j] == s:
+            c = ctx.cs[j]
+            if c and str(c).strip():
+                return str(c).strip()
+            if ctx.reset_rel[j]:
+                return None
+            j -= 1
+        return self._callsign[s]
+
+    # ================================================================== outputs
+    def _emit_events(self, E: F64, ctx: _ReleaseCtx | None, out: EngineOutput) -> None:
+        if not E.shape[0]:
+            return
+        policy = self.config.alert_policy
+        keep: list[tuple[int, str | None, Classification, bool]] = []
+        for r in range(E.shape[0]):
+            ev = E[r]
+            s = int(ev[K.E_SLOT])
+            icao = self._icao[s]
+            assert icao is not None
+            code = int(ev[K.E_CODE])
+            is_timeout = code == K.TR_CLOSED and int(ev[K.E_REASON]) == K.CLOSE_TIMEOUT
+            callsign = self._callsign_at(ctx, s, int(ev[K.E_TRIG]), before=is_timeout)
+            cls = self._classify(s, icao, callsign)
+            watch = icao in self.config.watchlist or cls.watchlisted
+            out.counters[f"events.{K.TRANSITION_NAMES[code]}"] += 1
+            if admitted(policy, cls, watch):
+                keep.append((r, callsign, cls, watch))
+            else:
+                out.counters["alerts_suppressed_by_policy"] += 1
+        if not keep:
+            return
+        rows = E[[r for r, *_ in keep]]
+        descs = self.places.describe_many(rows[:, K.E_LAT], rows[:, K.E_LON])
+        best = self.places.describe_many(rows[:, K.E_BEST_LAT], rows[:, K.E_BEST_LON])
+        for j, (_, callsign, cls, watch) in enumerate(keep):
+            ev = rows[j]
+            s = int(ev[K.E_SLOT])
+            icao = self._icao[s]
+            assert icao is not None
+            code = int(ev[K.E_CODE])
+            ctry = ev[K.E_CTRY]
+            out.alerts.append(
+                build_alert(
+                    ev=ev, icao24=icao, callsign=callsign, zone=self.alert_zones[int(ev[K.E_ZONE])],
+                    ring_name=self._zone_bin_name(float(ev[K.E_GZONE])),
+                    country=self.country_names.get(int(ctry)) if math.isfinite(ctry) else None,
+                    cls=cls, watchlisted=watch, policy=policy, description=descs[j], closest_description=best[j],
+                )
+            )  # fmt: skip
+            out.counters[f"alerts.{K.TRANSITION_NAMES[code]}"] += 1
+            # An alert forces the aircraft's next track update out, whatever the throttle.
+            self._T[s, K.T_TRK_EMIT_T] = math.nan
+
+    def _zone_bin_name(self, gz: float) -> str | None:
+        """Name of a geofence zone code (-1 beyond, 0 sovereign, k ring k)."""
+        if not math.isfinite(gz) or not -1 <= gz < self._nzb - 1:
+            return None
+        return self.zone_bin_names[int(gz) + 1]
+
+    def _emit_segments(self, SEG: F64, ctx: _ReleaseCtx | None, out: EngineOutput) -> None:
+        if not SEG.shape[0]:
+            return
+        slots = SEG[:, -2].astype(np.int64)
+        for r in range(SEG.shape[0]):
+            row = SEG[r, :-2]
+            s = int(slots[r])
+            self._describe_cpas(slots[r : r + 1], SEG[r : r + 1, :-2])
+            callsign = self._callsign_at(ctx, s, int(SEG[r, -1]), before=True)
+            out.track_updates.append(self._track_doc(s, row, closed=True, callsign=callsign))
+            out.counters["segments_closed"] += 1
+
+    def _touch(self, slots: npt.NDArray[np.int64], out: EngineOutput) -> None:
+        out.touched.extend(str(self._icao[s]) for s in slots.tolist())
+        T = self._T[slots]
+        last = T[:, K.T_L_T]
+        prev = T[:, K.T_TRK_EMIT_T]
+        due = np.isfinite(last) & (T[:, K.T_SEG_OPEN] == 1.0)
+        due &= ~(last - prev < self.config.track_update_interval_s)  # NaN prev (never / forced) → due
+        emit = slots[due]
+        if not emit.size:
+            return
+        self._describe_cpas(emit)
+        for s in emit.tolist():
+            row = self._T[s]
+            out.track_updates.append(self._track_doc(s, row, closed=False))
+            row[K.T_TRK_EMIT_T] = row[K.T_L_T]
+        out.counters["track_updates"] += int(emit.size)
+
+    def _describe_cpas(self, slots: npt.NDArray[np.int64], rows: F64 | None = None) -> None:
+        """Refresh the cached place descriptions of the closest approaches, in one lookup."""
+        R = self._T[slots] if rows is None else rows
+        cpa_t = R[:, K.T_CPA_T]
+        stale = np.isfinite(cpa_t) & (R[:, K.T_CPA_D] <= self.config.describe_within_m)
+        cached = self._cpa_desc
+        for j, s in enumerate(slots.tolist()):
+            c = cached[s]
+            if c is not None and c[0] == cpa_t[j]:
+                stale[j] = False
+        if not stale.any():
+            return
+        texts = self.places.describe_many(R[stale, K.T_CPA_LAT], R[stale, K.T_CPA_LON])
+        for s, t, text in zip(slots[stale].tolist(), cpa_t[stale].tolist(), texts, strict=True):
+            cached[s] = (t, text)
+
+    def _classify(self, s: int, icao: str, callsign: str | None) -> Classification:
+        """Classification of slot s, memoised per slot while the callsign stays the same."""
+        memo = self._cls[s]
+        if memo is not None and memo[0] == callsign:
+            return memo[1]
+        cls = self.classifier.classify(icao, callsign)
+        self._cls[s] = (callsign, cls)
+        return cls
+
+    def _track_doc(self, s: int, row: F64, closed: bool, callsign: str | None = None) -> dict[str, Any]:
+        """The track.v1 document of slot s from its state row (or a closed segment's snapshot)."""
+        icao = self._icao[s]
+        assert icao is not None
+        if not closed:
+            callsign = self._callsign[s]
+        cls = self._classify(s, icao, callsign)
+        r = row.tolist()
+        cached = self._cpa_desc[s]
+        cpa_desc = cached[1] if cached is not None and cached[0] == r[K.T_CPA_T] else None
+        ctry = r[K.T_L_CTRY]
+        start = r[K.T_SEG_START]
+        derived = int(r[K.T_L_DERIVED]) if math.isfinite(r[K.T_L_DERIVED]) else 0
+        zt = r[K.T_ZT0 : K.T_ZT0 + self._nzb]
+        ft = r[K.T_ZT0 + self._nzb : K.T_ZT0 + self._nbins]
+        return {
+            "schema": TRACK_SCHEMA,
+            "icao24": icao,
+            "callsign": callsign,
+            "segment_id": f"{icao}-{start:.3f}",
+            "segment_closed": closed,
+            "first_seen": start,
+            "last_seen": r[K.T_SEG_LAST],
+            "positions": int(r[K.T_SEG_N]),
+            "position": {
+                "event_time": r[K.T_L_T],
+                "lat": r[K.T_L_LAT],
+                "lon": r[K.T_L_LON],
+                "alt_ft": opt(r[K.T_L_ALT]),
+                "ground_speed_kt": opt(r[K.T_L_GS]),
+                "track_deg": opt(r[K.T_L_TRK]),
+                "ground_speed_derived": bool(derived & 1),
+                "track_derived": bool(derived & 2),
+            },
+            "geofence": {
+                "inside": r[K.T_L_INSIDE] == 1.0,
+                "distance_to_boundary_m": opt(r[K.T_L_DIST]),
+                "bearing_to_boundary_deg": opt(r[K.T_L_BEAR]),
+                "zone": self._zone_bin_name(r[K.T_L_GZONE]),
+                "airspace_country": self.country_names.get(int(ctry)) if math.isfinite(ctry) else None,
+                "predicted_entry_s": opt(r[K.T_L_TTE]),
+            },
+            "closest_approach": {
+                "distance_m": opt(r[K.T_CPA_D]),
+                "event_time": opt(r[K.T_CPA_T]),
+                "lat": opt(r[K.T_CPA_LAT]),
+                "lon": opt(r[K.T_CPA_LON]),
+                "alt_ft": opt(r[K.T_CPA_ALT]),
+                "description": cpa_desc,
+            },
+            "time_in_zone_s": dict(zip(self.zone_bin_names, zt, strict=True)),
+            "time_in_fence_s": dict(zip(self.fence_names, ft, strict=True)),
+            "alert_states": None
+            if closed
+            else {z: K.STATE_NAMES[int(self._A[s, i, K.A_ST])] for i, z in enumerate(self.alert_zones)},
+            "classification": {
+                "category": cls.category,
+                "is_military_or_surveillance": cls.is_military_or_surveillance,
+                "confidence": cls.confidence,
+                "type_code": cls.type_code,
+                "registration": cls.registration,
+                "country": cls.country,
+            },
+        }
+
+    def _finish(self, out: EngineOutput) -> None:
+        self.totals.update(out.counters)
+
+    # ================================================================== slots
+    def _grow(self, cap: int) -> None:
+        old = self._cap
+        T = K.new_track_rows(cap, self._nbins)
+        A = K.new_alert_rows(cap, len(self.alert_zones))
+        T[:old] = self._T[:old]
+        A[:old] = self._A[:old]
+        self._T, self._A = T, A
+        self._used = np.concatenate((self._used, np.zeros(cap - old, dtype=np.bool_)))
+        self._icao.extend([None] * (cap - old))
+        self._callsign.extend([None] * (cap - old))
+        self._cpa_desc.extend([None] * (cap - old))
+        self._cls.extend([None] * (cap - old))
+        self._free.extend(range(cap - 1, old - 1, -1))
+        self._cap = cap
+
+    def _alloc(self, icao24: str) -> int:
+        if not self._free:
+            self._grow(self._cap * 2)
+        s = self._free.pop()
+        self._used[s] = True
+        self._slot[icao24] = s
+        self._icao[s] = icao24
+        self._callsign[s] = None
+        self._cpa_desc[s] = None
+        self._cls[s] = None
+        K.init_track_rows(self._T[s : s + 1])
+        K.init_alert_rows(self._A[s : s + 1])
+        return s
+
+    def _free_slot(self, s: int) -> None:
+        icao = self._icao[s]
+        if icao is not None:
+            del self._slot[icao]
+        self._icao[s] = None
+        self._callsign[s] = None
+        self._cpa_desc[s] = None
+        self._cls[s] = None
+        self._used[s] = False
+        self._free.append(s)
+
+    def _drop(self, icao24: str) -> None:
+        s = self._slot[icao24]
+        if self._pend.size:
+            self._pend = self._pend.take(self._pend.slot != s)
+        self._free_slot(s)
+
+
+@dataclass(slots=True)
+class _ReleaseCtx:
+    slot: npt.NDArray[np.int64]  # released positions, sorted
+    cs: npt.NDArray[np.object_]
+    acc: npt.NDArray[np.intp]  # accepted index -> released index
+    reset_rel: npt.NDArray[np.bool_]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """The reorder buffer: positions admitted but not yet released, as parallel arrays."""
+
+    slot: npt.NDArray[np.int64]
+    arrival: npt.NDArray[np.int64]
+    pos: npt.NDArray[np.object_]
+    t: F64
+    lat: F64
+    lon: F64
+    alt: F64
+    gs: F64
+    trk: F64
+    ground: npt.NDArray[np.bool_]
+
+    @property
+    def size(self) -> int:
+        return int(self.slot.shape[0])
+
+    @classmethod
+    def empty(cls) -> _Pending:
+        f = np.empty(0)
+        return cls(
+            slot=np.empty(0, dtype=np.int64), arrival=np.empty(0, dtype=np.int64), pos=np.empty(0, dtype=object),
+            t=f, lat=f, lon=f, alt=f, gs=f, trk=f, ground=np.empty(0, dtype=np.bool_),
+        )  # fmt: skip
+
+    def take(self, idx: npt.NDArray[Any]) -> _Pending:
+        return _Pending(
+            slot=self.slot[idx], arrival=self.arrival[idx], pos=self.pos[idx], t=self.t[idx], lat=self.lat[idx],
+            lon=self.lon[idx], alt=self.alt[idx], gs=self.gs[idx], trk=self.trk[idx], ground=self.ground[idx],
+        )  # fmt: skip
+
+    @classmethod
+    def concat(cls, a: _Pending, b: _Pending) -> _Pending:
+        if not a.size:
+            return b
+        if not b.size:
+            return a
+        return _Pending(
+            slot=np.concatenate((a.slot, b.slot)), arrival=np.concatenate((a.arrival, b.arrival)),
+            pos=np.concatenate((a.pos, b.pos)), t=np.concatenate((a.t, b.t)), lat=np.concatenate((a.lat, b.lat)),
+            lon=np.concatenate((a.lon, b.lon)), alt=np.concatenate((a.alt, b.alt)), gs=np.concatenate((a.gs, b.gs)),
+            trk=np.concatenate((a.trk, b.trk)), ground=np.concatenate((a.ground, b.ground)),
+        )  # fmt: skip
+
+
+def _objarray(items: Sequence[Any]) -> npt.NDArray[np.object_]:
+    arr = np.empty(len(items), dtype=object)
+    arr[:] = list(items)
+    return arr
+
+
+def _enc(x: float) -> float | str | None:
+    """JSON-safe float: NaN → null, ±inf → "inf"/"-inf"."""
+    if math.isnan(x):
+        return None
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def _dec(x: Any) -> float:
+    if x is None:
+        return math.nan
+    return float(x)
+
+
+def _ring_names(geofence: GeofenceLike) -> list[str]:
+    """Names of the approach rings: ``zone_names()`` lists sovereign first, then ring 1..R."""
+    rings = np.atleast_1d(np.asarray(geofence.ring_m, dtype=np.float64))
+    names = [str(x) for x in geofence.zone_names()]
+    if len(names) == rings.size + 1:
+        return names[1:]
+    return [f"within {r / 1852.0:g} nm" for r in rings]
+
+
+def _country_names(geofence: GeofenceLike) -> dict[int, str]:
+    """Airspace country codes of ``Scores.country`` (the geofence's fixed int8 table)."""
+    names: Any = getattr(geofence, "COUNTRY_NAMES", None)
+    if names is None:
+        from streams.geo.countries import COUNTRY_NAMES as names
+    return {int(k): str(v) for k, v in dict(names).items()}

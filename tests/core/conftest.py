@@ -1,0 +1,44 @@
+"""Shared fixtures of the core tests: reference tables and the two real recordings."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from streams.core.classify import Classifier
+from streams.core.places import Places
+from streams.records import Position
+from streams.sources import parse_bytes
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+CORE_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def classifier() -> Classifier:
+    return Classifier.load()
+
+
+@pytest.fixture(scope="session")
+def places() -> Places:
+    return Places.load()
+
+
+def _parse(fmt: str, name: str) -> list[Position]:
+    result = parse_bytes(fmt, gzip.decompress((DATA / name).read_bytes()))
+    assert not result.dead_letters
+    return result.positions
+
+
+@pytest.fixture(scope="session")
+def dal1812() -> list[Position]:
+    """readsb trace_full of ac671b (N899DN): DAL1812 crosses Yucatán, then three US legs."""
+    return _parse("trace", "readsb_trace_full_ac671b.json.gz")
+
+
+@pytest.fixture(scope="session")
+def boe004() -> list[Position]:
+    """BOE004, the Boeing 787 test flight that passes ~26 nm from Mexico near Laredo."""
+    return _parse("traffic-json", "traffic_dreamliner_boeing.json.gz")

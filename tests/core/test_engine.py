@@ -1,0 +1,342 @@
+"""The engine end to end on real recorded flights, with the real geofence.
+
+DAL1812 (readsb trace of ac671b) crosses Yucatán: one entry, one exit. BOE004 (the Boeing
+787 test flight) passes ~26 nm from Mexico near Laredo: an approach, no entry. Both are
+civil, so alerts need policy "all" (or a watchlist). The streaming agents and ``skyfence
+analyze`` feed the engine in different batch sizes and restart it from exported state: the
+alerts must not change.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+
+from streams.core.config import EngineConfig
+from streams.core.engine import Engine, EngineOutput
+
+from .conftest import CORE_DATA
+
+pytestmark = pytest.mark.unit
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+ALERT_SCHEMA = Draft202012Validator(json.loads((SCHEMAS / "alert.v1.json").read_text()))
+TRACK_SCHEMA = Draft202012Validator(json.loads((SCHEMAS / "track.v1.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def geofence():
+    from streams.geo import Geofence
+
+    g = Geofence.load()
+    g.warm()
+    return g
+
+
+@pytest.fixture(scope="module")
+def make(geofence, classifier, places):
+    def _make(**cfg):
+        cfg.setdefault("alert_policy", "all")
+        return Engine(EngineConfig(**cfg), geofence, classifier, places)
+
+    return _make
+
+
+def run(engine, positions, batch=None, advance=False, close=False):
+    """Feed like the agent: batches, optionally advance(max event time) after each."""
+    out = EngineOutput()
+    batch = batch or max(1, len(positions))
+    wm = -math.inf
+    for i in range(0, len(positions), batch):
+        chunk = positions[i : i + batch]
+        out.extend(engine.process(chunk))
+        if advance and chunk:
+            wm = max(wm, max(p.event_time for p in chunk))
+            out.extend(engine.advance(wm))
+    out.extend(engine.flush())
+    if close:
+        out.extend(engine.advance(math.inf))
+    return out
+
+
+def by_id(alerts):
+    return sorted(alerts, key=lambda a: (a["icao24"], a["alert_id"], a["seq"]))
+
+
+def sovereign(alerts, transition=None):
+    return [a for a in alerts if a["zone"] == "sovereign" and (transition is None or a["transition"] == transition)]
+
+
+def time_ordered(*flights):
+    return sorted((p for f in flights for p in f), key=lambda p: p.event_time)
+
+
+# ---------------------------------------------------------------------------- the done-when checks
+def test_dal1812_enters_and_exits_mexico_once(make, dal1812):
+    out = run(make(), dal1812)
+    alerts = out.alerts
+    assert len({a["event_id"] for a in alerts}) == len(alerts)
+    (entered,) = sovereign(alerts, "entered")
+    (exited,) = sovereign(alerts, "exited")
+    assert entered["alert_id"] == exited["alert_id"]
+    assert len({a["alert_id"] for a in sovereign(alerts)}) == 1
+    assert [a["seq"] for a in by_id(alerts)] == list(range(len(alerts)))
+    # Entry over southern Quintana Roo, after a 6-minute coverage hole; exit across the
+    # 48-minute hole over Yucatán and the Gulf.
+    assert entered["airspace_country"] == "MEX" and entered["distance_to_boundary_m"] < 0
+    assert entered["callsign"] == "DAL1812" and "Chetumal" in entered["description"]
+    assert exited["airspace_country"] != "MEX" and exited["distance_to_boundary_m"] > 0
+    assert exited["silence_s"] == pytest.approx(2887.27, abs=0.01)
+    assert exited["status"] == "closed" and exited["close_reason"] == "exited"
+    assert entered["event_time"] < exited["event_time"]
+    assert sovereign(alerts)[0]["transition"] == "approaching"
+    assert exited["closest_approach"]["distance_m"] < -100_000  # flew > 100 km deep
+    # Civil aircraft: low/info severity under policy "all".
+    assert entered["severity"] == "low" and exited["severity"] == "info"
+
+
+def test_boe004_approaches_near_laredo_without_entering(make, boe004):
+    out = run(make(), boe004)
+    sov = sovereign(out.alerts)
+    assert sovereign(out.alerts, "approaching")
+    assert not sovereign(out.alerts, "entered") and not sovereign(out.alerts, "exited")
+    closed = sovereign(out.alerts, "closed")[-1]
+    assert closed["close_reason"] == "receded"
+    cpa = closed["closest_approach"]
+    assert 40_000 < cpa["distance_m"] < 60_000  # ~26 nm
+    assert "Laredo" in cpa["description"]
+    assert {a["alert_id"] for a in sov} == {sov[0]["alert_id"]}  # one episode, no flapping
+    track = out.track_updates[-1]
+    assert track["time_in_zone_s"]["sovereign"] == 0.0
+    assert track["closest_approach"]["distance_m"] == pytest.approx(cpa["distance_m"])
+
+
+# ---------------------------------------------------------------------------- determinism
+def test_replays_are_deterministic(make, dal1812, boe004):
+    stream = time_ordered(dal1812, boe004)
+    a = run(make(), stream, batch=250, advance=True, close=True)
+    b = run(make(), stream, batch=250, advance=True, close=True)
+    assert a.alerts == b.alerts
+    assert a.track_updates == b.track_updates
+    assert len(a.alerts) >= 10
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64, 999])
+@pytest.mark.parametrize("advance", [False, True])
+def test_batch_size_does_not_change_alerts(make, dal1812, boe004, batch, advance):
+    stream = time_ordered(dal1812, boe004)
+    whole = run(make(), stream, close=True)
+    split = run(make(), stream, batch=batch, advance=advance, close=True)
+    assert by_id(split.alerts) == by_id(whole.alerts)
+    closed_segments = sorted((t for t in whole.track_updates if t["segment_closed"]), key=lambda t: t["segment_id"])
+    assert (
+        sorted((t for t in split.track_updates if t["segment_closed"]), key=lambda t: t["segment_id"])
+        == closed_segments
+    )
+
+
+@pytest.mark.parametrize("cut", [60, 70, 88, 95, 1500])
+def test_restart_from_exported_state_continues_identically(make, dal1812, cut):
+    whole = run(make(), dal1812, batch=10, advance=True, close=True)
+    first = make()
+    out = run_partial(first, dal1812[:cut])
+    saved = {icao: orjson.dumps(first.export_state(icao)) for icao in first.aircraft()}
+    assert first.pending_count > 0 or cut == 1500  # the reorder buffer travels too
+    second = make()
+    for icao, raw in saved.items():
+        second.import_state(icao, orjson.loads(raw))
+    out.extend(run(second, dal1812[cut:], batch=10, advance=True, close=True))
+    assert by_id(out.alerts) == by_id(whole.alerts)
+
+
+def run_partial(engine, positions):
+    out = EngineOutput()
+    wm = -math.inf
+    for i in range(0, len(positions), 10):
+        chunk = positions[i : i + 10]
+        out.extend(engine.process(chunk))
+        wm = max(wm, max(p.event_time for p in chunk))
+        out.extend(engine.advance(wm))
+    return out
+
+
+def test_touched_and_evicted_keep_a_state_table_sufficient_for_restarts(make, dal1812, boe004):
+    """The track agent stores export_state() of every touched aircraft and deletes evicted ones;
+    a worker restarted from that table alone must give the uninterrupted run's alerts."""
+    stream = time_ordered(dal1812, boe004)
+    whole = run(make(), stream, batch=25, advance=True, close=True)
+    table: dict[str, bytes] = {}
+    out = EngineOutput()
+    engine = make()
+    wm = -math.inf
+    for n, i in enumerate(range(0, len(stream), 25)):
+        if n % 17 == 16:  # "crash": a new worker restores lazily from the table
+            engine = make()
+            for icao, raw in table.items():
+                engine.import_state(icao, orjson.loads(raw))
+        chunk = stream[i : i + 25]
+        res = engine.process(chunk)
+        wm = max(wm, max(p.event_time for p in chunk))
+        res.extend(engine.advance(wm))
+        for icao in res.touched:
+            table[icao] = orjson.dumps(engine.export_state(icao))
+        for icao in res.evicted:
+            table.pop(icao, None)
+        out.extend(res)
+    out.extend(engine.flush())
+    out.extend(engine.advance(math.inf))
+    assert by_id(out.alerts) == by_id(whole.alerts)
+
+
+def test_a_buffered_position_marks_its_aircraft_touched(make, dal1812):
+    e = make()
+    first = e.process(dal1812[:1])
+    assert e.pending_count == 1 and first.touched == ["ac671b"] and not first.track_updates
+
+
+def test_export_state_is_plain_json(make, dal1812):
+    e = make()
+    run_partial(e, dal1812[:70])
+    state = e.export_state("ac671b")
+    assert json.loads(json.dumps(state, allow_nan=False)) == state
+    assert state["alert"]["sovereign"]["st"] == 2  # inside Mexico at that point
+    assert e.export_state("000000") is None
+    with pytest.raises(ValueError, match="version"):
+        e.import_state("ac671b", {**state, "v": 99})
+
+
+# ---------------------------------------------------------------------------- gates on real data
+def test_second_receiver_duplicates_change_nothing(make, dal1812):
+    dup = []
+    for p in dal1812:
+        dup += [p, replace(p, event_time=p.event_time + 0.3, receiver="second")]
+    base = run(make(), dal1812)
+    out = run(make(), dup, batch=100)
+    assert by_id(out.alerts) == by_id(base.alerts)
+    reasons = [r for _, r in out.rejected]
+    assert reasons.count("duplicate") >= len(dal1812) - 5
+    assert all(pos.receiver == "second" for pos, r in out.rejected if r == "duplicate" and pos.receiver)
+
+
+def test_out_of_order_within_tolerance_is_sorted_in_late_beyond_is_rejected(make, dal1812):
+    cfg = {"reorder_tolerance_s": 30.0}
+    shuffled = list(dal1812)
+    for i in range(0, len(shuffled) - 1, 2):  # swap neighbours (10-20 s apart)
+        shuffled[i], shuffled[i + 1] = shuffled[i + 1], shuffled[i]
+    assert by_id(run(make(**cfg), shuffled, batch=1).alerts) == by_id(run(make(**cfg), dal1812).alerts)
+    # A position that arrives after 200 newer ones is older than anything released: late.
+    held = dal1812[1000]
+    stream = dal1812[:1000] + dal1812[1001:1200] + [held] + dal1812[1200:]
+    out = run(make(**cfg), stream, batch=50)
+    assert [(p, r) for p, r in out.rejected if r == "late"] == [(held, "late")]
+
+
+def test_invalid_positions_are_rejected_with_a_reason(make, dal1812):
+    bad = [
+        replace(dal1812[5], lat=float("nan")),
+        replace(dal1812[6], lon=200.0),
+        replace(dal1812[7], event_time=math.inf),
+    ]
+    out = run(make(), dal1812[:5] + bad + dal1812[8:20])
+    assert sorted(r for _, r in out.rejected if r == "invalid_position") == ["invalid_position"] * 3
+    assert out.counters["positions_in"] == out.counters["accepted"] + len(out.rejected)
+
+
+def test_gate_rejections_are_counted_and_returned(make, boe004):
+    out = run(make(), boe004)
+    assert out.counters["accepted"] + len(out.rejected) == len(boe004)
+    assert out.counters["rejected.implausible_jump"] == sum(1 for _, r in out.rejected if r == "implausible_jump")
+
+
+# ---------------------------------------------------------------------------- policy
+def test_military_policy_tracks_civil_aircraft_but_raises_nothing(make, dal1812):
+    out = run(make(alert_policy="military"), dal1812)
+    assert out.alerts == []
+    assert out.track_updates and out.counters["alerts_suppressed_by_policy"] >= 3
+    # The same aircraft on the watchlist raises the same episodes, with watchlist severity.
+    base = run(make(), dal1812)
+    watched = run(make(alert_policy="military", watchlist=frozenset({"AC671B"})), dal1812)
+    assert [a["event_id"] for a in watched.alerts] == [a["event_id"] for a in base.alerts]
+    (entered,) = sovereign(watched.alerts, "entered")
+    assert entered["severity"] == "high" and entered["watchlisted"] and entered["policy"] == "military"
+
+
+# ---------------------------------------------------------------------------- event-time housekeeping
+def test_watermark_times_out_and_evicts(make, dal1812):
+    e = make()
+    out = run_partial(e, dal1812[:88])  # ends inside Mexico, before the coverage hole
+    out.extend(e.flush())
+    last = max(p.event_time for p in dal1812[:88])
+    out.extend(e.advance(last + 1000.0))
+    assert not sovereign(out.alerts, "closed")
+    timed = e.advance(last + 3600.0 + 10.0)
+    (closed,) = sovereign(timed.alerts, "closed")
+    assert closed["close_reason"] == "timeout" and closed["event_time"] == pytest.approx(last + 3600.0)
+    assert closed["severity"] == "low"  # civil, lost while inside
+    assert [t["segment_closed"] for t in timed.track_updates] == []  # segment closed earlier
+    gone = e.advance(last + 7300.0)
+    assert gone.evicted == ["ac671b"] and e.aircraft_count == 0
+    # After eviction the next positions start afresh: no "exited" for the closed episode.
+    rest = run(e, dal1812[88:])
+    assert not sovereign(rest.alerts, "exited")
+
+
+def test_segments_split_on_silence(make, dal1812):
+    out = run(make(), dal1812)
+    t = np.array([p.event_time for p in dal1812])
+    closed = [u for u in out.track_updates if u["segment_closed"]]
+    assert len(closed) == int((np.diff(t) >= 600.0).sum()) == 8
+    for u in closed:
+        assert sum(u["time_in_zone_s"].values()) == pytest.approx(u["last_seen"] - u["first_seen"])
+    first = closed[0]
+    assert first["callsign"] == "DAL1812"
+    assert first["time_in_zone_s"]["sovereign"] > 600.0
+    assert first["closest_approach"]["distance_m"] < 0
+    assert len({u["segment_id"] for u in out.track_updates}) == 9
+
+
+def test_user_fence_has_its_own_episodes(classifier, places, dal1812, tmp_path):
+    from streams.geo import Geofence
+
+    # A box around Chetumal Bay that DAL1812 flies through.
+    fence = {"type": "Feature", "properties": {"name": "chetumal-box"},
+             "geometry": {"type": "Polygon", "coordinates": [[[-89.3, 18.0], [-88.0, 18.0], [-88.0, 19.0],
+                                                              [-89.3, 19.0], [-89.3, 18.0]]]}}  # fmt: skip
+    path = tmp_path / "fences.geojson"
+    path.write_text(json.dumps(fence))
+    g = Geofence.load(user_fences=path)
+    out = run(Engine(EngineConfig(alert_policy="all"), g, classifier, places), dal1812)
+    fz = [a for a in out.alerts if a["zone"] == "chetumal-box"]
+    assert [a["transition"] for a in fz] == ["entered", "exited"]
+    assert all(a["zone_kind"] == "fence" and a["distance_to_boundary_m"] is None for a in fz)
+    assert len(sovereign(out.alerts, "entered")) == 1
+    seg = next(u for u in out.track_updates if u["segment_closed"])
+    assert seg["time_in_fence_s"]["chetumal-box"] > 0
+
+
+# ---------------------------------------------------------------------------- schemas
+def test_outputs_validate_against_schemas(make, dal1812, boe004, classifier, geofence, places):
+    from streams.core.classify import Classifier
+
+    outs = [run(make(), time_ordered(dal1812, boe004), batch=100, advance=True, close=True)]
+    # A classifier that knows the two ER-2s and a watchlist gives the full evidence variety.
+    clf = Classifier.load(extra_csv=CORE_DATA / "plane_alert_sample.csv", watchlist=["ac671b"])
+    outs.append(run(Engine(EngineConfig(alert_policy="military"), geofence, clf, places), dal1812, close=True))
+    n = 0
+    for out in outs:
+        for a in out.alerts:
+            ALERT_SCHEMA.validate(orjson.loads(orjson.dumps(a)))
+            n += 1
+        for t in out.track_updates:
+            TRACK_SCHEMA.validate(orjson.loads(orjson.dumps(t)))
+    assert n >= 10
+    # The schemas do reject what they should.
+    bad = dict(outs[0].alerts[0], transition="teleported")
+    assert not ALERT_SCHEMA.is_valid(bad)
