@@ -195,6 +195,50 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- watch / report / rewind -------------------------------------------------------------------
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from streams.watch import run_watch
+
+    return asyncio.run(run_watch(settings, sort=args.sort, max_distance_km=args.max_km or None,
+                                 military_only=args.military, duration=args.duration, once=args.once,
+                                 limit=args.rows))
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+
+    from streams.report import format_text, run_report
+    from streams.runners import parse_time
+
+    report = run_report(settings, args.files, args.fmt, parse_time(args.t_from), parse_time(args.t_to),
+                        args.png, args.json, all_aircraft=args.all_aircraft or settings.alert_policy == "all")
+    if args.json:
+        sys.stdout.write(orjson.dumps(report).decode() + "\n")
+    else:
+        print(format_text(report))
+        if args.png:
+            print(f"map written to {args.png}")
+    return 0
+
+
+def cmd_rewind(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from streams.rewind import rewind_group
+    from streams.runners import iso, parse_time
+
+    t = parse_time(args.t_from)
+    assert t is not None
+    group = args.app_id or settings.app_id
+    offsets = asyncio.run(rewind_group(settings, group, t))
+    print(f"consumer group {group}: positions offsets set to the first record at or after {iso(t)}: "
+          + ", ".join(f"p{p}={o}" for p, o in sorted(offsets.items())))
+    print(f"start the worker with SKYFENCE_APP_ID={group} to re-run from then")
+    return 0
+
+
 # --- demo -------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_demo
@@ -257,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=5.0, help="HTTP polling interval in seconds")
     p.add_argument("--bbox", default=None, help="OpenSky bounding box lamin,lomin,lamax,lomax")
     p.add_argument("--reference", default=None, help="receiver position LAT,LON for Mode S local decoding")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port (0: off)")
     p.set_defaults(handler=cmd_ingest)
 
     p = sub.add_parser("replay", help="feed a recorded file into Kafka, keeping its event-time spacing")
@@ -270,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stdout", action="store_true", help="print positions as JSON lines; publish nothing")
     p.add_argument("--raw", action="store_true", help="also archive the raw input to the raw topic")
     p.add_argument("--reference", default=None, help="receiver position LAT,LON for Mode S local decoding")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port (0: off)")
     p.set_defaults(handler=cmd_replay, interval=None, bbox=None)
 
     p = sub.add_parser("record", help="write a topic (positions or raw) to a gzip file of Kafka records")
@@ -303,6 +349,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exit", action="store_true", help="stop once the recordings are processed (else Ctrl-C)")
     p.add_argument("--no-stack", action="store_true", help="use SKYFENCE_BROKER/REDIS_URL instead of a local stack")
     p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("watch", help="live terminal table of aircraft near Mexico and the newest alerts")
+    p.add_argument("--sort", choices=("distance", "entry"), default="distance",
+                   help="distance to the boundary, or predicted time to entry")
+    p.add_argument("--max-km", dest="max_km", type=float, default=500.0,
+                   help="list aircraft within this distance of the boundary (0: all)")
+    p.add_argument("--military", action="store_true", help="only military/surveillance aircraft")
+    p.add_argument("--rows", type=int, default=30, help="rows in the table")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--once", action="store_true", help="print the table once when caught up, then exit")
+    p.set_defaults(handler=cmd_watch)
+
+    p = sub.add_parser("report", help="mission report: per military track closest approach, entry, time in zones")
+    p.add_argument("files", nargs="*", help="recorded files (any ingest format); none: the live tracks topic")
+    p.add_argument("--format", "-f", dest="fmt", default=None, help="input format (default: guessed)")
+    p.add_argument("--from", dest="t_from", default=None, help="window start (ISO or epoch)")
+    p.add_argument("--to", dest="t_to", default=None, help="window end (ISO or epoch)")
+    p.add_argument("--png", default=None, help="write a map picture of the tracks over the zones")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--all-aircraft", dest="all_aircraft", action="store_true",
+                   help="report every aircraft, not only military/surveillance")
+    _policy_option(p)
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("rewind", help="set a consumer group's positions offsets to a time (re-run from Kafka)")
+    p.add_argument("--from", dest="t_from", required=True, help="re-run from this time (ISO or epoch)")
+    p.add_argument("--app-id", dest="app_id", default=None,
+                   help="consumer group = the worker's SKYFENCE_APP_ID (use a fresh one; default: current)")
+    p.set_defaults(handler=cmd_rewind)
 
     p = sub.add_parser("settings", help="print every setting, its value (secrets masked) and meaning")
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")

@@ -72,6 +72,14 @@ def group_by_partition(positions: Iterable[Position], partitions: int) -> dict[i
     return groups
 
 
+def log_dead_letter(d: DeadLetter) -> None:
+    """One log line per dead letter, with its id, so an operator can find the record."""
+    log.info(
+        "dead letter %s %s/%s from %s: %s", d.id, d.input_format, d.reason, d.source or "-", d.detail[:200],
+        extra={"dead_letter_id": d.id, "reason": d.reason, "input_format": d.input_format},
+    )
+
+
 class Publisher:
     """Publishes parsed positions, dead letters and (optionally) raw chunks."""
 
@@ -103,6 +111,7 @@ class Publisher:
         for d in dead:
             await self.producer.send(self.deadletter_topic, orjson.dumps(d.to_dict()), key=d.input_format.encode())
             self.sent_dead += 1
+            log_dead_letter(d)
 
     async def raw(self, chunk: bytes, *, fmt: str, receiver: str, source: str, received_at: float) -> None:
         doc = raw_record(chunk, fmt=fmt, receiver=receiver, source=source, received_at=received_at)

@@ -24,7 +24,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key in ("alert_id", "icao24", "reason", "input_format", "transition"):
+        for key in ("alert_id", "dead_letter_id", "icao24", "reason", "input_format", "transition"):
             if hasattr(record, key):
                 doc[key] = getattr(record, key)
         if record.exc_info:

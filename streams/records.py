@@ -8,6 +8,7 @@ record, and their conversion to and from the JSON documents described by
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -94,6 +95,12 @@ class DeadLetter:
     event_time: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def id(self) -> str:
+        h = hashlib.sha1(f"{self.reason}\0{self.input_format}\0{self.source}\0".encode())
+        h.update(self.raw)
+        return h.hexdigest()[:16]
+
     def to_dict(self) -> dict[str, Any]:
         try:
             text: str | None = self.raw.decode("utf-8")
@@ -101,6 +108,7 @@ class DeadLetter:
             text = None
         d: dict[str, Any] = {
             "schema": DEADLETTER_SCHEMA,
+            "id": self.id,
             "reason": self.reason,
             "input_format": self.input_format,
             "source": self.source,

@@ -142,15 +142,21 @@ async def run_ingest(settings: Settings, args: argparse.Namespace, replay: bool)
             async def archive(chunk: bytes) -> None:
                 await publisher.raw(chunk, fmt=fmt, receiver=receiver, source=source, received_at=time.time())
 
+    if getattr(args, "metrics_port", None):
+        output = _serve_metrics(output, args.metrics_port, settings, fmt)
     progress = Progress("replay" if replay else "ingest", enabled=sys.stderr.isatty() and not args.stdout)
     total = IngestStats()
+    stopped = _stop_on_signals()
     try:
         loops = 0
-        while True:
+        while not stopped.is_set():
             chunks = _chunks(source, fmt, settings, args)
-            stats = await run(chunks, fmt, output, source=source, receiver=receiver, pacing=pacing,
-                              max_message_bytes=settings.max_message_bytes, progress=progress,
-                              reference=_reference(args), archive=archive)
+            stats = await _until(stopped, run(chunks, fmt, output, source=source, receiver=receiver, pacing=pacing,
+                                              max_message_bytes=settings.max_message_bytes, progress=progress,
+                                              reference=_reference(args), archive=archive))
+            if stats is None:
+                log.info("stopping on signal: flushing what was read")
+                break
             _merge(total, stats)
             loops += 1
             if not (replay and args.loop):
@@ -168,6 +174,62 @@ async def run_ingest(settings: Settings, args: argparse.Namespace, replay: bool)
             f"({summary['dead_letters']:,} dead letters, {summary['skipped']:,} skipped) from {source} [{fmt}]"
         )
     return 0
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """SIGTERM/SIGINT stop reading; what was read is flushed to Kafka before exit."""
+    import signal
+
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped.set)
+    return stopped
+
+
+async def _until(stopped: asyncio.Event, coro: Any) -> Any:
+    """Run ``coro`` unless ``stopped`` fires first (then cancel it and return None)."""
+    task = asyncio.ensure_future(coro)
+    waiter = asyncio.ensure_future(stopped.wait())
+    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        return task.result()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    return None
+
+
+def _serve_metrics(output: Output, port: int, settings: Settings, fmt: str) -> Output:
+    from prometheus_client import start_http_server
+
+    from streams.metrics import create_metrics
+
+    metrics = create_metrics()
+    start_http_server(port, addr=settings.web_host, registry=metrics.registry)
+    return MeteredOutput(output, metrics, fmt)
+
+
+class MeteredOutput:
+    """Counts what an ingest process sends, for its own /metrics endpoint."""
+
+    def __init__(self, inner: Output, metrics: Any, fmt: str) -> None:
+        self.inner, self.metrics, self.fmt = inner, metrics, fmt
+
+    async def positions(self, positions: Any) -> None:
+        await self.inner.positions(positions)
+        self.metrics.positions_in.labels(self.fmt, "ingest").inc(len(positions))
+
+    async def dead_letters(self, dead: Any) -> None:
+        await self.inner.dead_letters(dead)
+        for d in dead:
+            self.metrics.dead_letters.labels(d.input_format, d.reason).inc()
+
+    async def flush(self) -> None:
+        await self.inner.flush()
 
 
 def _merge(total: IngestStats, s: IngestStats) -> None:

@@ -88,6 +88,38 @@ async def broker_overview(settings: Settings, prefix: str | None = None) -> tupl
         await admin.close()
 
 
+class GroupLagProbe:
+    """Committed-offset lag of one consumer group, per partition, with long-lived clients."""
+
+    def __init__(self, settings: Settings, group: str) -> None:
+        self.settings = settings
+        self.group = group
+        self._admin: Any = None
+        self._consumer: Any = None
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        from aiokafka import AIOKafkaConsumer
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        if self._admin is None:
+            kw = client_kwargs(self.settings)
+            self._admin = AIOKafkaAdminClient(**kw, request_timeout_ms=5000)
+            await self._admin.start()
+            self._consumer = AIOKafkaConsumer(**kw, enable_auto_commit=False, request_timeout_ms=5000)
+            await self._consumer.start()
+        offsets = await self._admin.list_consumer_group_offsets(self.group)
+        tps = [tp for tp, meta in offsets.items() if meta.offset >= 0]
+        ends = await self._consumer.end_offsets(tps) if tps else {}
+        return {(tp.topic, tp.partition): max(0, ends[tp] - offsets[tp].offset) for tp in tps if tp in ends}
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+        self._admin = self._consumer = None
+
+
 def print_status(stack: LocalStack, settings: Settings) -> int:
     from rich.console import Console
     from rich.table import Table

@@ -9,6 +9,7 @@ sinks.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -56,6 +57,20 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
         add_live_routes(web.web_app.router, live, lambda: zones_geojson(engine.geofence))
 
     app.on_webserver_init = on_webserver_init  # type: ignore[method-assign]
+
+    from streams.status import GroupLagProbe
+
+    lag_probe = GroupLagProbe(settings, settings.app_id)
+
+    # 5 s: lag is for dashboards and alerting on a stuck worker, not for flow control.
+    @app.timer(5.0)
+    async def report_lag() -> None:
+        try:
+            for (topic, partition), lag in (await lag_probe.lag()).items():
+                metrics.consumer_lag.labels(topic, str(partition)).set(lag)
+        except Exception as exc:  # the broker may be restarting; the next tick tries again
+            logging.getLogger(__name__).warning("consumer lag probe: %s", exc)
+            await lag_probe.stop()
 
     @app.task
     async def live_map() -> None:
@@ -106,8 +121,11 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
             adapter.commit_state(out)
             metrics.tracked_aircraft.set(adapter.tracked)
 
+    from streams.kafka_io import log_dead_letter
+
     async def dead_letter(d: DeadLetter) -> None:
         metrics.dead_letters.labels(d.input_format, d.reason).inc()
+        log_dead_letter(d)
         await topics.deadletter.send(key=d.input_format.encode(), value=orjson.dumps(d.to_dict()))
 
     @app.agent(topics.alerts, name="redis-sink")

@@ -26,9 +26,11 @@ from streams.codec import decode_position_batch
 from streams.records import DeadLetter, Position
 from streams.topics import partition_for
 
-# Rejections that are evidence of a bad input become dead letters; duplicates (the same
-# message heard by several receivers) are normal and only counted.
-DEAD_LETTER_REJECTIONS = frozenset({"implausible_jump", "late", "invalid_position"})
+# Rejections that are evidence of a bad input become dead letters. Duplicates (the same
+# message heard by several receivers) and late positions (older than the aircraft's state,
+# as every redelivered record is after a restart) are normal stream behaviour: counted in
+# skyfence_positions_rejected_total, not dead-lettered.
+DEAD_LETTER_REJECTIONS = frozenset({"implausible_jump", "invalid_position"})
 
 
 @dataclass
