@@ -174,7 +174,7 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     fmt = args.fmt or sniff_format(path)
     engine = build_engine(settings)
     result = asyncio.run(analyze_file(str(path), fmt, engine, close_all=args.close,
-                                      max_message_bytes=settings.max_message_bytes))
+                                      max_message_bytes=settings.max_message_bytes, partitions=settings.partitions))
     if args.json:
         for a in result.alerts:
             sys.stdout.write(orjson.dumps(a).decode() + "\n")

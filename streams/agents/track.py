@@ -22,8 +22,9 @@ from typing import Any
 
 import orjson
 
-from streams.codec import decode_position_batch
+from streams.codec import BATCH_FORMAT, decode_position_batch
 from streams.records import DeadLetter, Position
+from streams.sources.base import OVERSIZE_RAW_PREFIX
 from streams.topics import partition_for
 
 # Rejections that are evidence of a bad input become dead letters. Duplicates (the same
@@ -44,28 +45,46 @@ class TrackOutput:
 
 
 class TrackAdapter:
-    def __init__(self, engine: Any, table: MutableMapping[bytes, bytes], partitions: int) -> None:
+    def __init__(self, engine: Any, table: MutableMapping[bytes, bytes], partitions: int,
+                 max_message_bytes: int | None = None) -> None:
         self.engine = engine
+        # Records on the positions topic may come from any producer: one bigger than the
+        # input limit is refused before it is parsed (the broker itself allows 10 MiB).
+        self.max_message_bytes = max_message_bytes
         self.table = table
         self.partitions = partitions
         self.watermark = float("-inf")
         self._known: set[str] = set()
+        # Highest event time seen per partition. Stream time is the minimum over partitions:
+        # partitions are consumed at different paces, and advancing to the fastest one would
+        # time out aircraft whose partition is merely behind (they are not silent).
+        self._partition_time: dict[int, float] = {}
 
-    def handle(self, values: Sequence[bytes], now: float) -> TrackOutput:
-        """One batch of position-batch records (from any assigned partitions)."""
+    def handle(self, records: Sequence[tuple[int, bytes]], now: float) -> TrackOutput:
+        """One batch of (partition, position-batch record) pairs from any assigned partitions."""
         out = TrackOutput()
         positions: list[Position] = []
-        for value in values:
+        for partition, value in records:
+            if self.max_message_bytes is not None and len(value) > self.max_message_bytes:
+                out.dead_letters.append(DeadLetter(
+                    "oversize", BATCH_FORMAT, bytes(value[:OVERSIZE_RAW_PREFIX]), source="positions-topic",
+                    detail=f"record of {len(value)} bytes > {self.max_message_bytes}"))
+                continue
             ok, dead = decode_position_batch(value, now, source="positions-topic")
             positions.extend(ok)
             out.dead_letters.extend(dead)
+            if ok:
+                latest = max(p.event_time for p in ok)
+                self._partition_time[partition] = max(self._partition_time.get(partition, latest), latest)
         out.positions = len(positions)
         for icao in {p.icao24 for p in positions} - self._known:
             self._restore(icao)
         result = self.engine.process(positions)
-        if positions:
-            self.watermark = max(self.watermark, max(p.event_time for p in positions))
-            result.extend(self.engine.advance(self.watermark))
+        if self._partition_time:
+            stream_time = min(self._partition_time.values())
+            if stream_time > self.watermark:
+                self.watermark = stream_time
+                result.extend(self.engine.advance(self.watermark))
         for pos, reason in result.rejected:
             out.rejected[reason] = out.rejected.get(reason, 0) + 1
             if reason in DEAD_LETTER_REJECTIONS:
@@ -108,6 +127,8 @@ class TrackAdapter:
         for icao in gone:
             self.engine.drop_state(icao)
             self._known.discard(icao)
+        for p in partitions:
+            self._partition_time.pop(p, None)
         return len(gone)
 
     @property
