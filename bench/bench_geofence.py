@@ -11,7 +11,11 @@ On the 21,848-vertex sovereign polygon and points drawn uniformly within 500 km 
   timed on a subset because it is slow (the rate is what is compared);
 * both again with numba's thread pool, and both (ours and shapely) on the 1,321-vertex polygon
   to show how cost grows with vertex count;
-* for context, the full ``Geofence.score`` (all zones, countries, no track / with track).
+* for context, the full ``Geofence.score`` (all zones, countries, no track / with track);
+* score with prediction (time to entry, closest predicted approach) on a real flight, DAL1812
+  (``tests/data/readsb_trace_full_ac671b.json.gz``, 2,500 positions with its reported speed and
+  track, repeated), as a rate and as a ratio to scoring the same points without prediction,
+  and the bounded closest-approach search against the full one (``cpa_tol_m=0``).
 
 Every figure is a rate (points per second, best of N repeats); ratios divide rates measured
 moments apart in this process, so a busy machine shifts both sides alike. The last line of
@@ -21,6 +25,7 @@ output is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 import time
@@ -37,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streams.geo.fence import Geofence
 from streams.geo.zonefiles import SOVEREIGN_1000M_FILE, SOVEREIGN_FILE, data_path
+from streams.sources import parse_bytes
 
 # Sampling box: Mexico's polygon grown by a little over 500 km; points beyond 500 km are dropped.
 BOX = (-124.6, 9.3, -80.4, 37.3)
@@ -46,6 +52,18 @@ ISSUE_SHAPELY_CONTAINS = 7.1e6
 ISSUE_SHAPELY_DISTANCE = 7.2e3
 GOAL_CONTAINS_RATIO = 5.0
 GOAL_DISTANCE_RATIO = 100.0
+FLIGHT = Path(__file__).resolve().parents[1] / "tests" / "data" / "readsb_trace_full_ac671b.json.gz"
+
+
+def flight(repeat: int) -> tuple[np.ndarray, ...]:
+    """(lat, lon, alt_ft, gs_kt, track_deg) of DAL1812's recorded positions, ``repeat`` times over."""
+    pos = parse_bytes("trace", gzip.decompress(FLIGHT.read_bytes())).positions
+
+    def col(vals: list[float | None]) -> np.ndarray:
+        return np.tile(np.array([np.nan if v is None else float(v) for v in vals]), repeat)
+
+    return (col([p.lat for p in pos]), col([p.lon for p in pos]), col([p.alt_baro_ft for p in pos]),
+            col([p.ground_speed_kt for p in pos]), col([p.track_deg for p in pos]))
 
 
 def best_rate(fn: Callable[[], object], n: int, repeats: int) -> float:
@@ -131,6 +149,12 @@ def main() -> int:
     m = min(n, 100_000)
     score_pps = best_rate(lambda: fence.score(lat, lon), n, repeats)
     score_track_pps = best_rate(lambda: fence.score(lat[:m], lon[:m], None, gs[:m], trk[:m]), m, 1)
+    fl = flight(10 if args.quick else 40)
+    nf = fl[0].shape[0]
+    full_search = Geofence.load(cpa_tol_m=0.0)
+    flight_plain_pps = best_rate(lambda: fence.score(*fl[:3]), nf, 3)
+    flight_pred_pps = best_rate(lambda: fence.score(*fl), nf, 3)
+    flight_full_pps = best_rate(lambda: full_search.score(*fl), nf, 1)
 
     rows = [
         ("containment, shapely prepared contains_xy", big["shapely_contains_pps"], small["shapely_contains_pps"]),
@@ -160,6 +184,10 @@ def main() -> int:
           f"{big['ours_distance_pps'] / small['ours_distance_pps']:>16.2f}  (shapely: "
           f"{big['shapely_distance_pps'] / small['shapely_distance_pps']:.2f})")
     print(f"{'full score(), no track / with track (1 thread)':<{w}}  {score_pps:>16,.0f}  {score_track_pps:>16,.0f}")
+    print(f"{f'score with prediction, DAL1812 x{nf // 2500} ({nf:,} positions)':<{w}}  {flight_pred_pps:>16,.0f}  "
+          f"(without prediction {flight_plain_pps:,.0f}: ratio {flight_pred_pps / flight_plain_pps:.2f})")
+    print(f"{'  closest approach: bounded (25 m) / full search':<{w}}  "
+          f"{flight_pred_pps / flight_full_pps:>15.1f}x  (full search {flight_full_pps:,.0f}/s)")
     print(f"containment disagreements with shapely: {big['contains_disagreements']} (21,848), "
           f"{small['contains_disagreements']} (1,321); index {big['index_mb']:.1f} MB; "
           f"load + warm {ready_s:.2f} s")
@@ -182,6 +210,12 @@ def main() -> int:
         "vertex_scaling_distance": big["ours_distance_pps"] / small["ours_distance_pps"],
         "score_pps": score_pps,
         "score_with_track_pps": score_track_pps,
+        "flight_points": nf,
+        "flight_score_pps": flight_plain_pps,
+        "flight_score_prediction_pps": flight_pred_pps,
+        "flight_prediction_ratio": flight_pred_pps / flight_plain_pps,
+        "flight_full_search_pps": flight_full_pps,
+        "bounded_vs_full_search": flight_pred_pps / flight_full_pps,
         "load_and_warm_s": ready_s,
         "issue_reference_pps": {"shapely_contains": ISSUE_SHAPELY_CONTAINS, "shapely_distance": ISSUE_SHAPELY_DISTANCE},
     }

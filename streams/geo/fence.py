@@ -21,7 +21,9 @@ Semantics of ``Scores`` (arrays of length n):
   (great circle) and ground speed; NaN if it does not enter within ``horizon_s``, or has no
   (or less than ``min_speed_kt``) speed or track. 0 for a point already inside.
 * ``cpa_m``/``cpa_s``: closest predicted approach to the sovereign boundary along the same track
-  within the horizon, and when. If the track enters: 0 m at ``tte_s``. Already inside:
+  within the horizon, and when. ``cpa_m`` is at most ``cpa_tol_m`` (default 25 m) above the
+  closest approach on the conformal sphere, rendered in metres like ``dist_m`` (to ~0.01 %);
+  ``cpa_s`` is when that distance is reached. If the track enters: 0 m at ``tte_s``. Already inside:
   ``cpa_m`` = ``dist_m`` (negative, how deep) and ``cpa_s`` = 0. No speed/track: NaN.
 * ``fences``: bool[n, n_fences], inside each user fence's polygon and altitude band. A fence with
   a band needs a known altitude: a NaN altitude is inside only fences with no band at all.
@@ -66,6 +68,9 @@ DEFAULT_RINGS_NM: tuple[float, ...] = (12.0, 50.0, 100.0)
 DEFAULT_HORIZON_S = 7200.0
 # Below this ground speed the ADS-B track angle is noise (taxiing, hovering), so no prediction.
 DEFAULT_MIN_SPEED_KT = 5.0
+# Closest-approach tolerance: a straight-track prediction minutes ahead is good to kilometres, so
+# 25 m is ample; the search's cost grows only with log(distance / tolerance) / 2.
+DEFAULT_CPA_TOL_M = 25.0
 # int8 zone codes leave room for this many rings after 0 (sovereign) and -1 (beyond).
 MAX_RINGS = 126
 
@@ -177,6 +182,7 @@ class Geofence:
         fences: Sequence[UserFence],
         horizon_s: float,
         min_speed_kt: float,
+        cpa_tol_m: float = DEFAULT_CPA_TOL_M,
     ) -> None:
         rings = [float(r) for r in rings_nm]
         if len(rings) > MAX_RINGS:
@@ -189,6 +195,8 @@ class Geofence:
             raise ValueError(f"horizon_s must be positive, got {horizon_s}")
         if not (math.isfinite(min_speed_kt) and min_speed_kt >= 0):
             raise ValueError(f"min_speed_kt must be >= 0, got {min_speed_kt}")
+        if not (math.isfinite(cpa_tol_m) and cpa_tol_m >= 0):
+            raise ValueError(f"cpa_tol_m must be >= 0, got {cpa_tol_m}")
         self._z = zones
         self.rings_nm: tuple[float, ...] = tuple(rings)
         self.ring_m: np.ndarray = np.asarray(rings, dtype=np.float64) * NM_M
@@ -197,6 +205,7 @@ class Geofence:
         self.fence_names: list[str] = [f.name for f in self.fences]
         self.horizon_s = float(horizon_s)
         self.min_speed_kt = float(min_speed_kt)
+        self.cpa_tol_m = float(cpa_tol_m)
         self._uf = build_pip_pack([polygon_edges(f.polygons) for f in self.fences])
         self._uf_lo = np.array([np.nan if f.lower_ft is None else f.lower_ft for f in self.fences], dtype=np.float64)
         self._uf_hi = np.array([np.nan if f.upper_ft is None else f.upper_ft for f in self.fences], dtype=np.float64)
@@ -210,17 +219,20 @@ class Geofence:
         *,
         horizon_s: float = DEFAULT_HORIZON_S,
         min_speed_kt: float = DEFAULT_MIN_SPEED_KT,
+        cpa_tol_m: float = DEFAULT_CPA_TOL_M,
         sovereign_file: str = SOVEREIGN_FILE,
     ) -> Geofence:
         """Load the packaged zones (cached per process) plus an optional user fence file.
 
         ``sovereign_file`` names a packaged zone file; the default is the 10 m polygon, and
-        ``mexico_sovereign_1000m.geojson`` exists for the benchmark. Raises ``FenceFileError``
+        ``mexico_sovereign_1000m.geojson`` exists for the benchmark. ``cpa_tol_m`` is how far
+        above the true closest approach ``cpa_m`` may be; 0 searches to the evaluation cap (for
+        reference runs only, several times slower). Raises ``FenceFileError``
         for a bad fence file and ``ValueError`` for bad rings or limits.
         """
         fences = load_fence_file(user_fences) if user_fences is not None else []
         zones = _zones(sovereign_file, with_neighbours=True)
-        return cls(zones, rings_nm, fences, horizon_s, min_speed_kt)
+        return cls(zones, rings_nm, fences, horizon_s, min_speed_kt, cpa_tol_m)
 
     # ------------------------------------------------------------------ introspection
 
@@ -290,7 +302,7 @@ class Geofence:
             la, lo, alt, gs, trk,
             z.sov_pip.as_tuple(), z.sov_dist.as_tuple(), z.nb_pip.as_tuple(), z.nb_codes, self._cover,
             self._uf.as_tuple(), self._uf_lo, self._uf_hi,
-            self.ring_m, self.horizon_s, self.min_speed_kt,
+            self.ring_m, self.horizon_s, self.min_speed_kt, self.cpa_tol_m,
             CODE_MEX, CODE_INTL, CODE_UNK,
             s.valid, s.inside, s.dist_m, s.bearing_deg, s.zone, s.country, s.tte_s, s.cpa_m, s.cpa_s,
             s.fences,
