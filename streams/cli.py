@@ -87,6 +87,8 @@ def _ensure_topics_or_explain(settings: Settings) -> None:
 
     try:
         asyncio.run(ensure_topics(settings))
+    except SettingsError:
+        raise  # already one clear line (refused credentials or TLS)
     except Exception as exc:
         raise SettingsError(
             f"cannot reach the Kafka broker at SKYFENCE_BROKER={settings.broker} ({type(exc).__name__}: {exc}); "

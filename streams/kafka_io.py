@@ -7,6 +7,7 @@ positions as per-partition batch records (see ``streams.topics`` for why batches
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -31,9 +32,21 @@ MAX_BATCH_POSITIONS = 2000
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
-    """Create every declared topic that is missing; returns the names created."""
+    """Create every declared topic that is missing; returns the names created.
+
+    A broker that refuses our SASL credentials or TLS raises ``ConnectionRefusedByPeer``
+    naming what failed (aiokafka alone only says it could not bootstrap).
+    """
+    from streams.security import check_kafka
+
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        await check_kafka(settings)  # before aiokafka, which would log the refusal as a bare error
     admin = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=10000)
-    await admin.start()
+    try:
+        await admin.start()
+    except Exception:
+        await check_kafka(settings)  # a SASL/TLS-only broker refusing a PLAINTEXT client
+        raise
     try:
         existing = set(await admin.list_topics())
         wanted = [
@@ -91,6 +104,22 @@ class Publisher:
         self.raw_topic = RAW.name(settings)
         self.sent_positions = 0
         self.sent_dead = 0
+        # Delivery futures not yet checked: flush() raises if any record was not delivered,
+        # so a broker that stays away longer than the producer's timeouts is an error, not a loss.
+        self._pending: list[asyncio.Future[Any]] = []
+
+    def _track(self, fut: asyncio.Future[Any]) -> None:
+        self._pending.append(fut)
+        if len(self._pending) > 10_000:  # bound memory: keep only what is still in flight
+            self._raise_failed([f for f in self._pending if f.done()])
+            self._pending = [f for f in self._pending if not f.done()]
+
+    @staticmethod
+    def _raise_failed(done: list[asyncio.Future[Any]]) -> None:
+        for f in done:
+            exc = f.exception()
+            if exc is not None:
+                raise RuntimeError(f"a record could not be delivered to Kafka: {exc!r}") from exc
 
     async def positions(self, positions: Sequence[Position], timestamp_ms: int | None = None) -> None:
         """Send positions as batch records, one or more per partition, in event order per aircraft."""
@@ -98,24 +127,31 @@ class Publisher:
             for i in range(0, len(group), MAX_BATCH_POSITIONS):
                 chunk = group[i : i + MAX_BATCH_POSITIONS]
                 key = chunk[0].icao24.encode() if len({p.icao24 for p in chunk}) == 1 else None
-                await self.producer.send(
+                fut = await self.producer.send(
                     self.positions_topic,
                     encode_position_batch(chunk),
                     key=key,
                     partition=partition,
                     timestamp_ms=timestamp_ms,
                 )
+                self._track(fut)
                 self.sent_positions += len(chunk)
 
     async def dead_letters(self, dead: Sequence[DeadLetter]) -> None:
         for d in dead:
-            await self.producer.send(self.deadletter_topic, orjson.dumps(d.to_dict()), key=d.input_format.encode())
+            value = orjson.dumps(d.to_dict())
+            fut = await self.producer.send(self.deadletter_topic, value, key=d.input_format.encode())
+            self._track(fut)
             self.sent_dead += 1
             log_dead_letter(d)
 
     async def raw(self, chunk: bytes, *, fmt: str, receiver: str, source: str, received_at: float) -> None:
         doc = raw_record(chunk, fmt=fmt, receiver=receiver, source=source, received_at=received_at)
-        await self.producer.send(self.raw_topic, doc, key=receiver.encode())
+        self._track(await self.producer.send(self.raw_topic, doc, key=receiver.encode()))
 
     async def flush(self) -> None:
         await self.producer.flush()
+        if self._pending:
+            await asyncio.wait(self._pending)
+            done, self._pending = self._pending, []
+            self._raise_failed(done)

@@ -14,11 +14,12 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams.settings import REPO_ROOT, Settings
@@ -91,6 +92,26 @@ def fetch_kafka_jars(settings: Settings, log: Callable[[str], None] = print) -> 
     return target
 
 
+@dataclass(frozen=True)
+class StackSecurity:
+    """Optional authentication and TLS for the local stack (security tests, deployment rehearsals).
+
+    ``kafka_users``: name -> password, accepted with SASL SCRAM-SHA-512 and PLAIN on the
+    client listener (the only listener clients can reach; the broker talks to itself
+    over SASL PLAIN as ``kafka_admin``). ``kafka_tls``: PEM paths (certificate, key, CA):
+    that listener is then SASL_SSL. ``redis_users``: ACL users with full rights;
+    Redis's passwordless ``default`` user is switched off. ``redis_tls``: PEM paths
+    (certificate, key, CA): Redis then speaks only TLS on its port.
+    """
+
+    kafka_users: Mapping[str, str] = field(default_factory=dict)
+    kafka_tls: tuple[str, str, str] | None = None
+    redis_users: Mapping[str, str] = field(default_factory=dict)
+    redis_tls: tuple[str, str, str] | None = None
+    # The broker's own inter-broker login: random per process, nobody configures or needs it.
+    kafka_admin: tuple[str, str] = ("broker", uuid.uuid4().hex)
+
+
 @dataclass
 class Service:
     name: str
@@ -132,8 +153,10 @@ def _pid_matches(pid: int, signature: tuple[str, ...]) -> bool:
 class LocalStack:
     """One broker and one Redis in ``run_dir``; ports 0 mean "choose free ports"."""
 
-    def __init__(self, settings: Settings, run_dir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, run_dir: Path | None = None,
+                 security: StackSecurity | None = None) -> None:
         self.settings = settings
+        self.security = security or StackSecurity()
         self.run_dir = (run_dir or _abs(settings.stack_dir)).resolve()
         self.state_file = self.run_dir / "ports"
         kafka_port, redis_port = self._ports()
@@ -168,7 +191,8 @@ class LocalStack:
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis.port}/0"
+        scheme = "rediss" if self.security.redis_tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.redis.port}/0"
 
     def settings_for_clients(self) -> Settings:
         return self.settings.replace(broker=f"kafka://{self.bootstrap}", redis_url=self.redis_url)
@@ -191,7 +215,7 @@ class LocalStack:
             self._check_port_free(self.redis, "SKYFENCE_REDIS_PORT")
             t0 = time.monotonic()
             self._start_redis(redis_bin)
-            self._wait(self.redis, lambda: _redis_ping(self.redis.port))
+            self._wait(self.redis, lambda: _redis_ping(self.redis.port, self.security.redis_tls))
             timings["redis_s"] = time.monotonic() - t0
         if not self.kafka.running():
             jars = fetch_kafka_jars(self.settings, log)
@@ -222,6 +246,18 @@ class LocalStack:
             "--daemonize", "no",
             "--protected-mode", "yes",
         ]  # fmt: skip
+        sec = self.security
+        if sec.redis_users:
+            # an ACL file, not --user arguments: passwords must not show in the process list
+            acl = self.run_dir / "users.acl"
+            acl.touch(mode=0o600)
+            acl.write_text("user default off\n" + "".join(
+                f"user {name} on >{pw} ~* &* +@all\n" for name, pw in sec.redis_users.items()))
+            cmd += ["--aclfile", str(acl)]
+        if sec.redis_tls:
+            cert, key, ca = sec.redis_tls
+            cmd += ["--port", "0", "--tls-port", str(self.redis.port), "--tls-cert-file", cert,
+                    "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"]
         self._spawn(self.redis, cmd)
 
     def _start_kafka(self, jars: Path) -> None:
@@ -229,14 +265,26 @@ class LocalStack:
         data = self.run_dir / "kafka-data"
         controller_port = free_port()
         props = self.run_dir / "server.properties"
-        props.write_text(
-            _server_properties(self.kafka.port, controller_port, data, self.settings.partitions)
-        )
+        text = _server_properties(self.kafka.port, controller_port, data, self.settings.partitions)
+        if self.security.kafka_users:
+            keystore = None
+            if self.security.kafka_tls:
+                cert, key, _ca = self.security.kafka_tls
+                keystore = self.run_dir / "kafka-keystore.pem"
+                keystore.touch(mode=0o600)
+                keystore.write_text(Path(key).read_text() + Path(cert).read_text())
+            text = _sasl_properties(text, self.kafka.port, self.security, keystore)
+        props.touch(mode=0o600)  # may hold SASL passwords
+        props.write_text(text)
         cp = f"{jars}/*"
         if not (data / "meta.properties").exists():
             cluster_id = _cluster_id()
+            scram = []
+            for name, pw in self.security.kafka_users.items():
+                scram += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={pw}]"]
             proc = subprocess.run(
-                [java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+                [java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                 *scram],
                 capture_output=True,
                 text=True,
             )
@@ -373,9 +421,15 @@ def _abs(p: str) -> Path:
 
 
 def _cluster_id() -> str:
+    """A Kafka cluster id: 22 URL-safe base64 characters, like ``kafka-storage random-uuid``."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # one id in 64 starts with "-", which StorageTool's argument parser reads as an option
+        # (Kafka's own Uuid.randomUuid() avoids such ids for the same reason)
+        if not cid.startswith("-"):
+            return cid
 
 
 def _server_properties(port: int, controller_port: int, data: Path, partitions: int) -> str:
@@ -409,6 +463,43 @@ def _server_properties(port: int, controller_port: int, data: Path, partitions: 
     ) + "\n"
 
 
+def _sasl_properties(text: str, port: int, sec: StackSecurity, keystore: Path | None = None) -> str:
+    """Turn the client listener into SASL_PLAINTEXT or SASL_SSL (SCRAM-SHA-512 and PLAIN), inter-broker too."""
+    admin, admin_pw = sec.kafka_admin
+    plain_users = {admin: admin_pw, **sec.kafka_users}
+    users = " ".join(f'user_{n}="{p}"' for n, p in plain_users.items())
+    proto = "SASL_SSL" if keystore is not None and sec.kafka_tls else "SASL_PLAINTEXT"
+    replaced = {
+        "listeners=": f"listeners={proto}://127.0.0.1:{port},",
+        "advertised.listeners=": f"advertised.listeners={proto}://127.0.0.1:{port}",
+        "listener.security.protocol.map=": f"listener.security.protocol.map={proto}:{proto},CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=": f"inter.broker.listener.name={proto}",
+    }
+    out = []
+    for line in text.splitlines():
+        for key, new in replaced.items():
+            if line.startswith(key):
+                line = new + (line.split(",", 1)[1] if key == "listeners=" else "")
+                break
+        out.append(line)
+    out += [
+        "sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN",
+        "sasl.mechanism.inter.broker.protocol=PLAIN",
+        f"listener.name.{proto.lower()}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain."
+        f'PlainLoginModule required username="{admin}" password="{admin_pw}" {users};',
+        f"listener.name.{proto.lower()}.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram."
+        "ScramLoginModule required;",
+    ]
+    if proto == "SASL_SSL" and sec.kafka_tls and keystore is not None:
+        out += [
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={keystore}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={sec.kafka_tls[2]}",
+        ]
+    return "\n".join(out) + "\n"
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -416,11 +507,15 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def _redis_ping(port: int) -> bool:
+def _redis_ping(port: int, tls: tuple[str, str, str] | None = None) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as raw:
+            s = raw
+            if tls:
+                s = ssl.create_default_context(cafile=tls[2]).wrap_socket(raw, server_hostname="127.0.0.1")
             s.sendall(b"PING\r\n")
-            return s.recv(64).startswith(b"+PONG")
+            # NOAUTH: it answers, it just wants an ACL user first (security mode)
+            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 

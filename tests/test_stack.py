@@ -50,6 +50,7 @@ def test_stack_up_down_leaves_nothing(tmp_path: Path) -> None:
                                 cwd=REPO_ROOT, timeout=60)
         assert status.returncode == 0, status.stdout + status.stderr
         assert "kafka" in status.stdout and str(kport) in status.stdout
+        assert "__consumer_offsets" not in status.stdout  # only skyfence's own topics are listed
         again = subprocess.run([*skyfence, "stack", "up"], env=env, capture_output=True, text=True,
                                cwd=REPO_ROOT, timeout=60)
         assert again.returncode == 0, "up is idempotent while running"

@@ -41,7 +41,14 @@ TRACK_WITHIN_S = 0.05
 
 
 def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: Metrics, engine: Any) -> None:
-    """Register the track agent, the Redis sink agent, the state table and the web routes."""
+    """Register the track agent, the Redis sink agent, the state table and the web routes.
+
+    Raises ``ConnectionRefusedByPeer`` before anything starts if Redis refuses the
+    configured ACL user or TLS: the sink would otherwise retry a wrong password forever.
+    """
+    from streams.security import check_redis
+
+    check_redis(settings)
     from streams.agents.sink import SINK_BATCH, SINK_WITHIN_S, decode_alerts
     from streams.agents.track import DEAD_LETTER_REJECTIONS, TrackAdapter
     from streams.sinks.redis_sink import RedisAlertSink, redis_client
@@ -87,7 +94,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
         value_type=bytes,
         use_partitioner=True,
     )
-    adapter = TrackAdapter(engine, state_table, settings.partitions)
+    adapter = TrackAdapter(engine, state_table, settings.partitions, settings.max_message_bytes)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
@@ -99,7 +106,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     async def track(stream: Any) -> None:
         async for evs in events(stream, TRACK_BATCH, TRACK_WITHIN_S):
             t0 = time.perf_counter()
-            out = adapter.handle([ev.value for ev in evs], time.time())
+            out = adapter.handle([(ev.message.partition, ev.value) for ev in evs], time.time())
             metrics.kernel_seconds.observe(time.perf_counter() - t0)
             bad_items = sum(1 for d in out.dead_letters if d.source == "positions-topic")
             metrics.positions_in.labels("position-batch", "worker").inc(out.positions + bad_items)
@@ -137,9 +144,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                 await dead_letter(d)
             if not alerts:
                 continue
-            failures = sink.failures
-            new = await sink.write_retrying(alerts)
-            metrics.redis_failures.inc(sink.failures - failures)
+            new = await sink.write_retrying(alerts, on_failure=metrics.redis_failures.inc)
             metrics.redis_writes.inc(new)
             metrics.redis_duplicates.inc(len(alerts) - new)
             now = time.time()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -114,8 +114,13 @@ class RedisAlertSink:
         self.duplicates += len(batch) - new
         return new
 
-    async def write_retrying(self, alerts: Iterable[Mapping[str, Any]]) -> int:
-        """Write, waiting out a Redis outage: the alerts stay in Kafka uncommitted meanwhile."""
+    async def write_retrying(self, alerts: Iterable[Mapping[str, Any]],
+                             on_failure: Callable[[], object] | None = None) -> int:
+        """Write, waiting out a Redis outage: the alerts stay in Kafka uncommitted meanwhile.
+
+        ``on_failure`` runs at each failed attempt, so a failure counter rises during the
+        outage rather than only once Redis is back.
+        """
         batch = list(alerts)
         delay = RETRY_FIRST_S
         while True:
@@ -123,6 +128,8 @@ class RedisAlertSink:
                 return await self.write(batch)
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
                 self.failures += 1
+                if on_failure is not None:
+                    on_failure()
                 log.warning("redis sink: %s; retrying %d alerts in %.1f s", exc, len(batch), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)

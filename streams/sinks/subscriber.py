@@ -65,6 +65,11 @@ class AlertSubscriber:
     async def ensure_group(self) -> None:
         try:
             await self.client.xgroup_create(self.stream, self.group, id=self.start, mkstream=True)
+        except redis.exceptions.ConnectionError as exc:  # includes refused logins and TLS failures
+            from streams.security import check_redis, redis_unreachable
+
+            check_redis(self.settings)  # refused login or TLS: one clear line naming the user, never the password
+            raise redis_unreachable(self.settings, exc) from None
         except redis.exceptions.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise

@@ -1,0 +1,150 @@
+"""A private broker and Redis for fault injection, plus helpers shared by the fault tests.
+
+Fault tests kill and restart services, so they never touch the session stack other
+tests use: this package-scoped stack (shared by the fault and bad-input modules)
+replaces the ``stack`` fixture for everything under ``tests/faults`` (so
+``pytest -m faults`` starts no other broker). The expected
+alerts come from ``skyfence analyze`` on the same real recordings: the e2e test
+(tests/e2e/test_pipeline.py) proves that a fault-free run through the broker, a
+worker and Redis delivers exactly those alerts, field for field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from streams.settings import REPO_ROOT, Settings
+from streams.stack import LocalStack
+from tests.e2e.test_pipeline import BOEING, TRACE, analyze
+
+REPORT = REPO_ROOT / "artifacts" / "faults-report.jsonl"
+# Event time of the trace's first point: the DAL1812 leg's alerts fall in its first ~5,050 s.
+TRACE_T0 = 1738703622.619
+
+
+@pytest.fixture(scope="package")
+def fault_stack(base_settings: Settings) -> Iterator[LocalStack]:
+    run_dir = REPO_ROOT / ".cache" / f"fault-stack-{os.getpid()}-{time.monotonic_ns()}"
+    local = LocalStack(base_settings.replace(kafka_port=0, redis_port=0), run_dir)
+    local.up(log=lambda m: print(m, file=sys.stderr))
+    try:
+        yield local
+    finally:
+        local.down()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="package")
+def stack(fault_stack: LocalStack) -> Settings:
+    """Overrides the session stack: fault tests run on their private broker and Redis."""
+    return fault_stack.settings_for_clients()
+
+
+@pytest.fixture(scope="package")
+def expected(fault_stack: LocalStack) -> list[dict[str, Any]]:
+    """The fault-free alerts of the trace and the Boeing flight (policy: all)."""
+    s = fault_stack.settings_for_clients().replace(alert_policy="all")
+    return analyze(s, str(TRACE), "trace") + analyze(s, str(BOEING), "traffic-json")
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
+    env.update(settings.to_env())
+    return env
+
+
+def replay_bg(settings: Settings, path: Path, fmt: str, speed: str = "max", t_from: float | None = None,
+              t_to: float | None = None) -> subprocess.Popen[str]:
+    """A `skyfence replay` running in the background (the fault happens while it runs)."""
+    args = [sys.executable, "-m", "streams.cli", "replay", str(path), "--format", fmt, "--speed", speed]
+    if t_from is not None:
+        args += ["--from", str(t_from)]
+    if t_to is not None:
+        args += ["--to", str(t_to)]
+    return subprocess.Popen(args, env=cli_env(settings), cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, f"replay exited {proc.returncode}:\n{out[-3000:]}"
+    return out
+
+
+async def stream_entries(settings: Settings) -> list[dict[str, Any]]:
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        entries = await client.xrange(settings.redis_key("alerts"))
+        return [orjson.loads(fields[b"alert"]) for _id, fields in entries]
+    finally:
+        await client.aclose()
+
+
+async def wait_alerts(settings: Settings, at_least: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Poll the Redis Stream until it holds ``at_least`` alerts (no settling: used to time a fault)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = await stream_entries(settings)
+        except OSError:
+            got = []
+        if len(got) >= at_least or time.monotonic() > deadline:
+            return got
+        await asyncio.sleep(0.2)
+
+
+async def metric(settings: Settings, name: str) -> float:
+    """Sum of one Prometheus metric on a running worker's /metrics."""
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{settings.web_port}/metrics") as resp:
+            text = await resp.text()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def compare(expected: list[dict[str, Any]], delivered: list[dict[str, Any]]) -> dict[str, int]:
+    """Counts for the report; the assertions are made by the caller on these counts."""
+    exp_ids = {a["event_id"] for a in expected}
+    got_ids = [a["event_id"] for a in delivered]
+    by_id = {a["event_id"]: a for a in delivered}
+    return {
+        "expected": len(expected),
+        "delivered": len(delivered),
+        "missing": len(exp_ids - set(got_ids)),
+        "unexpected": len(set(got_ids) - exp_ids),
+        "duplicated": len(got_ids) - len(set(got_ids)),
+        "differing": sum(1 for a in expected if a["event_id"] in by_id and by_id[a["event_id"]] != a),
+    }
+
+
+def report(fault: str, injected: str, counts: dict[str, Any]) -> None:
+    """Print what was injected and counted, and keep it for docs/faults.md."""
+    line = {"fault": fault, "injected": injected, **counts}
+    print(f"\n[fault] {fault}: {injected}\n[fault] counted: {counts}")
+    REPORT.parent.mkdir(exist_ok=True)
+    with open(REPORT, "ab") as f:
+        f.write(orjson.dumps(line) + b"\n")
+
+
+def assert_exactly_expected(counts: dict[str, int]) -> None:
+    assert counts["missing"] == 0, counts
+    assert counts["unexpected"] == 0, counts
+    assert counts["duplicated"] == 0, counts
+    assert counts["differing"] == 0, counts
+    assert counts["delivered"] == counts["expected"], counts

@@ -1,0 +1,201 @@
+"""Faults injected into the real broker, Redis and workers while real flights stream through.
+
+Each test replays the DAL1812 trace (approach, entry and exit over Yucatán) and the
+Boeing flight near Laredo, injects one fault while alerts are in flight, and compares
+what reached the Redis Stream with the fault-free run (``skyfence analyze``): every
+alert exactly once, field for field. Faults are timed on the stream itself (for
+example "after the entry alert reached Redis"), not on wall-clock guesses, and each
+test prints what it injected and what it counted (also kept in
+artifacts/faults-report.jsonl for docs/faults.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+import redis.asyncio as aioredis
+
+from streams.settings import Settings
+from streams.sinks.redis_sink import RedisAlertSink, redis_client
+from streams.sinks.subscriber import AlertSubscriber
+from streams.stack import LocalStack, free_port
+from tests.e2e.test_pipeline import BOEING, TRACE, redis_alerts, skyfence
+from tests.faults.conftest import (
+    TRACE_T0,
+    assert_exactly_expected,
+    compare,
+    finish,
+    metric,
+    replay_bg,
+    report,
+    wait_alerts,
+)
+
+pytestmark = pytest.mark.faults
+
+# The DAL1812 leg ends well before this offset; the rest of the 22 h trace is replayed at full speed.
+LEG_END = TRACE_T0 + 6000
+# 300x: the leg's 5,050 s of alerts take ~17 s, long enough to land a fault between them.
+PACED = "300"
+# 30 s: the outage the issue asks for.
+REDIS_OUTAGE_S = 30.0
+
+
+def _rest_of_the_recordings(s: Settings) -> None:
+    skyfence(s, "replay", str(TRACE), "--format", "trace", "--speed", "max", "--from", str(LEG_END))
+    skyfence(s, "replay", str(BOEING), "--format", "traffic-json", "--speed", "max")
+
+
+async def test_broker_killed_and_restarted_mid_replay(fault_stack: LocalStack, settings: Settings,
+                                                      start_worker, expected) -> None:
+    s = settings.replace(alert_policy="all")
+    worker = start_worker(settings_=s)
+    replay = replay_bg(s, TRACE, "trace", speed=PACED, t_to=LEG_END)
+    before = await wait_alerts(s, 1)
+    assert before, "no alert reached Redis before the fault"
+    pid = fault_stack.kill("kafka", signal.SIGKILL)
+    t0 = time.monotonic()
+    await asyncio.sleep(3.0)
+    await asyncio.to_thread(fault_stack.up, lambda m: None)
+    outage = time.monotonic() - t0
+    out = finish(replay)
+    _rest_of_the_recordings(s)
+    delivered = await redis_alerts(s, expect=len(expected), timeout=120)
+    counts = compare(expected, delivered)
+    report("Kafka broker SIGKILL + restart", f"SIGKILL broker pid {pid} after {len(before)} alert(s) in Redis, "
+           f"broker back after {outage:.1f} s, replay paced {PACED}x", {**counts, "replay": out.strip()[-200:]})
+    assert worker.proc.poll() is None, "the worker died with the broker:\n" + worker.log_text()[-3000:]
+    assert_exactly_expected(counts)
+
+
+async def test_redis_unavailable_for_30s(fault_stack: LocalStack, settings: Settings, start_worker,
+                                         expected) -> None:
+    s = settings.replace(alert_policy="all")
+    worker = start_worker(settings_=s)
+    skyfence(s, "replay", str(BOEING), "--format", "traffic-json", "--speed", "max")
+    before = await redis_alerts(s, expect=3, settle=1.0)
+    # Our test Redis keeps no data across a restart by design; SAVE first so that the
+    # alerts already delivered survive the kill, as they would on a persistent Redis.
+    client = aioredis.Redis.from_url(s.redis_url)
+    await client.save()
+    await client.aclose()
+    pid = fault_stack.kill("redis", signal.SIGKILL)
+    t0 = time.monotonic()
+    # while Redis is away, the whole trace streams through Kafka and the worker
+    skyfence(s, "replay", str(TRACE), "--format", "trace", "--speed", "max")
+    await asyncio.sleep(max(0.0, REDIS_OUTAGE_S - (time.monotonic() - t0)))
+    during = worker.proc.poll()
+    failures = await metric(s, "skyfence_redis_failures_total")
+    await asyncio.to_thread(fault_stack.up, lambda m: None)
+    outage = time.monotonic() - t0
+    delivered = await redis_alerts(s, expect=len(expected), timeout=60)
+    counts = compare(expected, delivered)
+    report("Redis down 30 s", f"SIGKILL redis pid {pid} with {len(before)} alert(s) delivered, trace replayed "
+           f"during the outage, Redis back after {outage:.1f} s", {**counts, "redis_failures": failures})
+    assert during is None, "the worker died while Redis was down:\n" + worker.log_text()[-3000:]
+    assert failures > 0, "the sink never noticed Redis was down"
+    assert worker.proc.poll() is None
+    assert_exactly_expected(counts)
+
+
+async def test_worker_sigkill_mid_stream_recovers_state(settings: Settings, start_worker, expected) -> None:
+    s = settings.replace(alert_policy="all")
+    w1 = start_worker(name="w1", settings_=s)
+    replay = replay_bg(s, TRACE, "trace", speed=PACED, t_to=LEG_END)
+    # approaching, two updates, entered: the aircraft is inside Mexico when the worker dies
+    before = await wait_alerts(s, 4)
+    assert len(before) >= 4, before
+    w1.stop(signal.SIGKILL)
+    out = finish(replay)  # the rest of the leg waits in Kafka while no worker runs
+    w2 = start_worker(name="w2", settings_=s)
+    _rest_of_the_recordings(s)
+    delivered = await redis_alerts(s, expect=len(expected), timeout=120)
+    counts = compare(expected, delivered)
+    report("Worker SIGKILL + restart", f"SIGKILL worker after {len(before)} alert(s) in Redis (DAL1812 inside "
+           "Mexico), new worker recovers the state table from its changelog",
+           {**counts, "replay": out.strip()[-200:]})
+    assert w2.proc.poll() is None
+    assert_exactly_expected(counts)
+
+
+async def test_second_worker_joins_then_first_leaves(settings: Settings, start_worker, expected) -> None:
+    s = settings.replace(alert_policy="all")
+    w1 = start_worker(name="w1", settings_=s)
+    skyfence(s, "replay", str(TRACE), "--format", "trace", "--speed", "max", "--to", str(TRACE_T0 + 1500))
+    before = await wait_alerts(s, 4)
+    # joins (own web port): partitions are split between the two
+    w2 = start_worker(name="w2", settings_=s.replace(web_port=free_port()))
+    replay = replay_bg(s, TRACE, "trace", speed="200", t_from=TRACE_T0 + 1500, t_to=LEG_END)
+    await asyncio.sleep(3.0)
+    w1.stop(signal.SIGTERM)  # leaves mid-replay: every partition moves to w2
+    out = finish(replay)
+    _rest_of_the_recordings(s)
+    delivered = await redis_alerts(s, expect=len(expected), timeout=120)
+    counts = compare(expected, delivered)
+    report("Second worker joins, first leaves", f"w2 joined after {len(before)} alert(s); w1 stopped (SIGTERM) "
+           "3 s into the paced rest of the leg", {**counts, "replay": out.strip()[-200:]})
+    assert w2.proc.poll() is None
+    assert_exactly_expected(counts)
+
+
+async def test_slow_subscriber_blocks_nobody_and_resumes(settings: Settings, expected) -> None:
+    """A group member that hangs mid-alert keeps its unacknowledged alerts; others go on."""
+    trace_alerts = [a for a in expected if a["icao24"] == "ac671b"]
+    later = [a for a in expected if a["icao24"] != "ac671b"]
+    sink = RedisAlertSink(redis_client(settings), settings)
+    assert await sink.write(trace_alerts) == len(trace_alerts)
+
+    handled_by_slow: list[str] = []
+    stuck = asyncio.Event()
+
+    async def slow_member() -> None:
+        async with AlertSubscriber(settings, group="desk", consumer="slow") as sub:
+            async for _eid, alert in sub.alerts(follow=True):
+                handled_by_slow.append(alert["event_id"])
+                if len(handled_by_slow) == 3:
+                    stuck.set()
+                    await asyncio.Event().wait()  # hangs inside the handler: never acknowledges
+
+    task = asyncio.create_task(slow_member())
+    await asyncio.wait_for(stuck.wait(), 10)
+
+    # new alerts arrive while "slow" hangs: its group-mate and another group get them
+    assert await sink.write(later) == len(later)
+    fast: list[str] = []
+    async with AlertSubscriber(settings, group="desk", consumer="fast") as sub:
+        async for _eid, alert in sub.alerts(follow=False):
+            fast.append(alert["event_id"])
+    archive: list[str] = []
+    async with AlertSubscriber(settings, group="archive", consumer="a1") as sub:
+        async for _eid, alert in sub.alerts(follow=False):
+            archive.append(alert["event_id"])
+    client = redis_client(settings)
+    pending_while_stuck = (await client.xpending(settings.redis_key("alerts"), "desk"))["pending"]
+
+    task.cancel()  # the slow member is stopped, then restarted under the same name
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    resumed: list[str] = []
+    async with AlertSubscriber(settings, group="desk", consumer="slow") as sub:
+        async for _eid, alert in sub.alerts(follow=False):
+            resumed.append(alert["event_id"])
+    pending_after = (await client.xpending(settings.redis_key("alerts"), "desk"))["pending"]
+    await client.aclose()
+
+    all_ids = [a["event_id"] for a in expected]
+    acked_by_slow = handled_by_slow[:2]
+    counts = {"expected": len(all_ids), "slow_handled": len(handled_by_slow), "fast": len(fast),
+              "archive_group": len(archive), "pending_while_stuck": pending_while_stuck,
+              "slow_resumed": len(resumed), "pending_after": pending_after}
+    report("Slow subscriber", "a consumer-group member hangs on its 3rd alert without acknowledging, "
+           "is cancelled and restarted under the same name", counts)
+    assert fast == [a["event_id"] for a in later], "the other member was blocked"
+    assert sorted(archive) == sorted(all_ids), "another group must see every alert"
+    assert pending_while_stuck == len(trace_alerts) - 2
+    # it resumes exactly at the alert it never acknowledged
+    assert resumed[0] == handled_by_slow[2]
+    assert sorted(acked_by_slow + resumed + fast) == sorted(all_ids)
+    assert pending_after == 0
