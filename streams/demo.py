@@ -60,7 +60,7 @@ def run_demo(settings: Settings, speed: str, use_stack: bool, exit_after: bool) 
                               stdout=worker_log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     try:
         _wait_ready(worker, logs / "worker.log")
-        url = f"http://{settings.web_host}:{settings.web_port}/"
+        url = f"http://{settings.web_host}:{settings.web_port}/map"
         console.print(f"  live map: {url}   (worker log: {logs / 'worker.log'})", soft_wrap=True, highlight=False)
         return asyncio.run(_replay_and_follow(settings, speed, exit_after, console))
     except KeyboardInterrupt:

@@ -128,6 +128,8 @@ async def run_ingest(settings: Settings, args: argparse.Namespace, replay: bool)
 
         try:
             await ensure_topics(settings)
+        except SettingsError:
+            raise  # already one clear line (refused credentials or TLS)
         except Exception as exc:
             raise SettingsError(
                 f"cannot reach the Kafka broker at SKYFENCE_BROKER={settings.broker} ({type(exc).__name__}); "
@@ -238,6 +240,11 @@ def _merge(total: IngestStats, s: IngestStats) -> None:
     total.dead_letters += s.dead_letters
     total.skipped += s.skipped
     total.filtered += s.filtered
+    # event times too, so the final progress line shows the simulated time reached
+    if s.first_event is not None:
+        total.first_event = s.first_event if total.first_event is None else min(total.first_event, s.first_event)
+    if s.last_event is not None:
+        total.last_event = s.last_event
     for k, v in s.dead_reasons.items():
         total.dead_reasons[k] = total.dead_reasons.get(k, 0) + v
 
@@ -286,6 +293,7 @@ async def run_record(settings: Settings, args: argparse.Namespace) -> int:
     from streams.ingest import open_record_file, record_line
     from streams.status import client_kwargs
     from streams.topics import POSITIONS, RAW
+    from streams.web.live import topic_partitions
 
     spec = POSITIONS if args.topic == "positions" else RAW
     topic = spec.name(settings)
@@ -297,7 +305,7 @@ async def run_record(settings: Settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
     show = sys.stderr.isatty()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
+        parts = await topic_partitions(consumer, topic)
         if not parts:
             await consumer.stop()
             raise SettingsError(f"topic {topic} does not exist on {settings.bootstrap}")

@@ -63,11 +63,13 @@ async def broker_overview(settings: Settings, prefix: str | None = None) -> tupl
     await consumer.start()
     try:
         pfx = settings.topic_prefix + "." if prefix is None else prefix
-        names = sorted(t for t in await consumer.topics() if t.startswith(pfx) or t.startswith(settings.app_id))
+        # one full metadata fetch: partitions_for_topic knows nothing of topics we did not subscribe to
+        cluster = await consumer._client.fetch_all_metadata()
+        names = sorted(t for t in cluster.topics() if t.startswith(pfx) or t.startswith(settings.app_id))
         topics: list[TopicInfo] = []
         tps: list[Any] = []
         for name in names:
-            parts = sorted(consumer.partitions_for_topic(name) or ())
+            parts = sorted(cluster.partitions_for_topic(name) or ())
             tps.extend(TopicPartition(name, p) for p in parts)
         ends = await consumer.end_offsets(tps) if tps else {}
         for name in names:

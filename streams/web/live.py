@@ -2,8 +2,8 @@
 
 This module owns a read-only follower of the ``tracks`` and ``alerts`` topics (all
 partitions, no consumer group, so it never takes partitions from the pipeline) and
-the routes that serve its state: ``/`` (the map page), ``/api/zones``,
-``/api/aircraft``, ``/api/alerts`` and ``/api/events`` (server-sent events).
+the routes that serve its state: ``/map`` (the map page; also ``/`` outside a Faust worker),
+``/api/zones``, ``/api/neighbours``, ``/api/aircraft``, ``/api/alerts`` and ``/api/events`` (server-sent events).
 No route accepts input that changes anything.
 """
 
@@ -67,14 +67,18 @@ class LiveState:
     def view(self, icao: str) -> dict[str, Any]:
         doc = self.aircraft[icao]
         lat, lon = _latlon(doc)
+        # track.v1 nests these under position/geofence; flat keys are accepted for other producers
+        pos: dict[str, Any] = doc["position"] if isinstance(doc.get("position"), dict) else {}
+        geo: dict[str, Any] = doc["geofence"] if isinstance(doc.get("geofence"), dict) else {}
         return {
             "icao24": icao,
             "callsign": doc.get("callsign"),
             "lat": lat,
             "lon": lon,
-            "alt_ft": doc.get("alt_ft", doc.get("alt_baro_ft")),
-            "zone": doc.get("zone"),
-            "distance_m": doc.get("distance_m"),
+            "alt_ft": pos.get("alt_ft", doc.get("alt_ft", doc.get("alt_baro_ft"))),
+            "ground_speed_kt": pos.get("ground_speed_kt"),
+            "zone": geo.get("zone", doc.get("zone")),
+            "distance_m": geo.get("distance_to_boundary_m", doc.get("distance_m")),
             "category": (doc.get("classification") or {}).get("category"),
             "trail": [[p[0], p[1]] for p in self.trails.get(icao, ())],
         }
@@ -98,6 +102,20 @@ def _latlon(doc: dict[str, Any]) -> tuple[float | None, float | None]:
     return None, None
 
 
+async def topic_partitions(consumer: Any, topic: str) -> set[int]:
+    """Partition ids of ``topic`` for a consumer that has not subscribed to it.
+
+    ``partitions_for_topic`` only knows topics already in the consumer's metadata, and a
+    consumer that ``assign``s (no subscription) has none at start: it returns None even
+    for an existing topic. A full metadata fetch answers for every topic.
+    """
+    parts = consumer.partitions_for_topic(topic)
+    if parts:
+        return set(parts)
+    cluster = await consumer._client.fetch_all_metadata()
+    return set(cluster.partitions_for_topic(topic) or ())
+
+
 async def follow_topics(settings: Settings, state: LiveState, stop: asyncio.Event) -> None:
     """Read tracks and alerts from all partitions; survive broker restarts."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -109,9 +127,7 @@ async def follow_topics(settings: Settings, state: LiveState, stop: asyncio.Even
         consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
         try:
             await consumer.start()
-            tps = [
-                TopicPartition(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t) or ())
-            ]
+            tps = [TopicPartition(t, p) for t in names for p in sorted(await topic_partitions(consumer, t))]
             if not tps:
                 await asyncio.sleep(1.0)
                 continue
@@ -162,6 +178,11 @@ def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable
                 zones_body.append(orjson.dumps(doc))
         return web.Response(body=zones_body[0], content_type="application/geo+json")
 
+    async def api_neighbours(request: web.Request) -> web.Response:
+        from streams.geo.zonefiles import NEIGHBOURS_FILE, data_path
+
+        return web.Response(body=data_path(NEIGHBOURS_FILE).read_bytes(), content_type="application/geo+json")
+
     async def api_aircraft(request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps([state.view(k) for k in state.aircraft]),
                             content_type="application/json")
@@ -188,9 +209,13 @@ def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable
             state.clients.discard(q)
         return resp
 
+    # Faust's production index already answers "/" with {"status": "OK"} and aiohttp serves the
+    # first route registered, so inside a worker the map lives at /map (and "/" elsewhere).
+    router.add_get("/map", index)
     router.add_get("/", index)
     router.add_get("/map.js", script)
     router.add_get("/api/zones", api_zones)
+    router.add_get("/api/neighbours", api_neighbours)
     router.add_get("/api/aircraft", api_aircraft)
     router.add_get("/api/alerts", api_alerts)
     router.add_get("/api/events", events)

@@ -3,7 +3,14 @@
 "use strict";
 const canvas = document.getElementById("canvas");
 const ctx = canvas.getContext("2d");
-const state = { zones: null, aircraft: new Map(), alerts: [], view: { lon: -102, lat: 23.5, scale: 22 } };
+const state = { zones: null, neighbours: null, aircraft: new Map(), alerts: [], view: { lon: -100, lat: 23.5, scale: 26 } };
+// counts of what was actually drawn, read by the browser test and handy in the devtools console
+const drawn = { boundaryRings: 0, ringLines: 0, neighbourPolygons: 0, aircraft: 0, labels: [], alerts: 0, events: 0, draws: 0 };
+window.skyfence = Object.freeze({
+  get counts() { return JSON.parse(JSON.stringify(drawn)); },
+  get aircraft() { return [...state.aircraft.values()].map(a => ({ icao24: a.icao24, callsign: a.callsign, lat: a.lat, lon: a.lon, trail: (a.trail || []).length })); },
+  get alerts() { return state.alerts.length; },
+});
 
 function resize() {
   canvas.width = canvas.clientWidth * devicePixelRatio;
@@ -19,44 +26,67 @@ function ring(coords) {
   coords.forEach((pt, i) => { const [x, y] = project(pt[0], pt[1]); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
   ctx.closePath();
 }
-function drawGeometry(g, fill, stroke, dash) {
+function drawGeometry(g, fill, stroke, dash, width) {
   const polys = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
   ctx.beginPath();
-  polys.forEach(p => p.forEach(ring));
+  let n = 0;
+  polys.forEach(p => p.forEach(r => { ring(r); n++; }));
+  if (g.type === "MultiLineString") {
+    g.coordinates.forEach(line => { line.forEach((pt, i) => { const [x, y] = project(pt[0], pt[1]); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); }); n++; });
+  }
   if (fill) { ctx.fillStyle = fill; ctx.fill("evenodd"); }
-  if (stroke) { ctx.setLineDash(dash || []); ctx.strokeStyle = stroke; ctx.lineWidth = devicePixelRatio; ctx.stroke(); ctx.setLineDash([]); }
+  if (stroke) { ctx.setLineDash((dash || []).map(d => d * devicePixelRatio)); ctx.strokeStyle = stroke; ctx.lineWidth = (width || 1) * devicePixelRatio; ctx.stroke(); ctx.setLineDash([]); }
+  return n;
 }
 function draw() {
-  ctx.fillStyle = "#0e1621";
+  drawn.draws++;
+  ctx.fillStyle = "#0b1a28";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
+  let nb = 0, rl = 0, br = 0;
+  if (state.neighbours) {
+    for (const f of state.neighbours.features) nb += drawGeometry(f.geometry, "#1c2735", "#34465c");
+  }
   if (state.zones) {
     for (const f of state.zones.features) {
-      const z = (f.properties || {}).zone || "";
-      if (z === "neighbour") drawGeometry(f.geometry, "#1f2a38", "#34465c");
+      if ((f.properties || {}).kind === "buffer") rl += drawGeometry(f.geometry, null, "#8fb3b8aa", [5, 4], 1);
     }
     for (const f of state.zones.features) {
-      const z = (f.properties || {}).zone || "";
-      if (z.startsWith("ring")) drawGeometry(f.geometry, null, "#9bbbbb", [4, 4]);
-    }
-    for (const f of state.zones.features) {
-      if ((f.properties || {}).zone === "sovereign") drawGeometry(f.geometry, "#2f6f4f", "#5fd39a");
+      const k = (f.properties || {}).kind;
+      if (k === "sovereign") br += drawGeometry(f.geometry, "#2f6f4f", "#6fe0a8", null, 1.4);
+      if (k === "user") drawGeometry(f.geometry, "#7b5cd633", "#a58bff", [2, 3], 1.2);
     }
   }
+  drawn.neighbourPolygons = nb; drawn.ringLines = rl; drawn.boundaryRings = br;
+  const labels = [];
+  const dpr = devicePixelRatio;
   for (const a of state.aircraft.values()) {
+    if (typeof a.lat !== "number" || typeof a.lon !== "number") continue;
     const mil = a.category === "military" || a.category === "surveillance";
-    ctx.strokeStyle = mil ? "#e5484d88" : "#ffd16688";
-    ctx.lineWidth = 1.5 * devicePixelRatio;
+    const inside = typeof a.distance_m === "number" ? a.distance_m < 0 : a.zone === "sovereign";
+    const colour = mil ? "#ff5a5f" : inside ? "#ffb347" : "#ffd166";
+    ctx.strokeStyle = colour + "cc";
+    ctx.lineWidth = 2.4 * dpr;
     ctx.beginPath();
     (a.trail || []).forEach((p, i) => { const [x, y] = project(p[1], p[0]); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
     ctx.stroke();
     const [x, y] = project(a.lon, a.lat);
-    ctx.fillStyle = mil ? "#e5484d" : "#ffd166";
-    ctx.beginPath(); ctx.arc(x, y, 4 * devicePixelRatio, 0, 2 * Math.PI); ctx.fill();
-    ctx.fillStyle = "#dfe7ef";
-    ctx.font = `${11 * devicePixelRatio}px system-ui`;
-    ctx.fillText(a.callsign || a.icao24, x + 6 * devicePixelRatio, y - 6 * devicePixelRatio);
+    ctx.fillStyle = colour;
+    ctx.strokeStyle = "#0b1a28";
+    ctx.lineWidth = 1.5 * dpr;
+    ctx.beginPath(); ctx.arc(x, y, (mil ? 5.5 : 4.5) * dpr, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+    const label = a.callsign || a.icao24;
+    const alt = typeof a.alt_ft === "number" ? ` ${Math.round(a.alt_ft / 100)}` : "";
+    ctx.font = `600 ${12 * dpr}px system-ui, sans-serif`;
+    const text = `${label}${alt ? " FL" + alt.trim() : ""}`;
+    const w = ctx.measureText(text).width;
+    ctx.fillStyle = "#0b1a28cc";
+    ctx.fillRect(x + 7 * dpr, y - 18 * dpr, w + 6 * dpr, 15 * dpr);
+    ctx.fillStyle = "#f2f6fa";
+    ctx.fillText(text, x + 10 * dpr, y - 6 * dpr);
+    labels.push(label);
   }
-  document.getElementById("count").textContent = `${state.aircraft.size} aircraft`;
+  drawn.aircraft = labels.length; drawn.labels = labels;
+  document.getElementById("count").textContent = `${state.aircraft.size} aircraft · ${state.alerts.length} alerts`;
 }
 function renderAlerts() {
   const el = document.getElementById("alerts");
@@ -67,18 +97,22 @@ function renderAlerts() {
     const who = document.createElement("b");
     who.textContent = `${a.transition} · ${a.callsign || a.icao24}`;
     const info = document.createElement("div");
-    info.textContent = `${a.zone || ""} · ${a.description || ""}`;
+    const dm = a.distance_to_boundary_m;
+    const dist = typeof dm === "number" ? (dm < 0 ? `${Math.round(-dm / 1000)} km inside` : `${Math.round(dm / 1000)} km from boundary`) : "";
+    info.textContent = [a.description, dist].filter(Boolean).join(" · ");
     const when = document.createElement("div");
     when.className = "muted";
-    when.textContent = `${a.event_time_iso || a.event_time || ""} · ${(a.classification || {}).category || ""}`;
+    when.textContent = `${a.event_time_iso || a.event_time || ""} · ${(a.classification || {}).category || ""} · ${a.severity || ""}`;
     d.append(who, info, when);
     el.append(d);
   }
+  drawn.alerts = el.children.length;
 }
 function upsert(a) { if (a && a.icao24) state.aircraft.set(a.icao24, a); }
 
 async function start() {
   state.zones = await (await fetch("/api/zones")).json();
+  try { state.neighbours = await (await fetch("/api/neighbours")).json(); } catch (e) { state.neighbours = null; }
   (await (await fetch("/api/aircraft")).json()).forEach(upsert);
   state.alerts = await (await fetch("/api/alerts")).json();
   renderAlerts();
@@ -89,6 +123,7 @@ async function start() {
   es.onerror = () => { document.getElementById("status").textContent = "reconnecting…"; };
   es.onmessage = (m) => {
     const ev = JSON.parse(m.data);
+    drawn.events++;
     if (ev.type === "track") upsert(ev.aircraft);
     if (ev.type === "alert") { state.alerts.unshift(ev.alert); state.alerts.length = Math.min(state.alerts.length, 200); renderAlerts(); }
     if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; draw(); }); }

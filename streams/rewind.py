@@ -1,0 +1,69 @@
+"""``skyfence rewind``: replay from Kafka itself, by time.
+
+This module owns setting a consumer group's committed offsets on the positions topic
+to the first record at or after a time (Kafka's offsets-for-times), so a worker started
+with that group (``SKYFENCE_APP_ID``) re-runs the pipeline from then: "re-run the
+afternoon". The group must not have live members; a fresh app id is the clean way,
+because the worker's per-aircraft state table (its changelog is named after the app id)
+then starts empty instead of carrying state from the future. Alert ids are derived
+from event time, so alerts the re-run reproduces de-duplicate in Redis.
+
+The group's offsets on the alerts topic are set to its end: the Redis sink agent (same
+group) has already delivered the alerts of before, and only the re-run's alerts should
+flow to Redis from the rewound group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.settings import Settings, SettingsError
+
+
+async def rewind_group(settings: Settings, group: str, t_from: float) -> dict[int, int]:
+    """Commit, for ``group``, the offset of the first positions record at or after ``t_from`` (Kafka
+    record timestamp, i.e. ingest time) on every partition (the end offset where nothing is that
+    late), and the end offsets of the alerts topic. Returns positions partition -> offset."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.errors import KafkaError
+    from aiokafka.structs import OffsetAndMetadata
+
+    from streams.status import client_kwargs
+    from streams.topics import ALERTS, POSITIONS
+    from streams.web.live import topic_partitions
+
+    topic = POSITIONS.name(settings)
+    probe = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
+    await probe.start()
+    try:
+        parts = await topic_partitions(probe, topic)
+        if not parts:
+            raise SettingsError(f"topic {topic} does not exist on {settings.bootstrap}")
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        found = await probe.offsets_for_times({tp: int(t_from * 1000) for tp in tps})
+        ends = await probe.end_offsets(tps)
+        alert_tps = [TopicPartition(ALERTS.name(settings), p)
+                     for p in sorted(await topic_partitions(probe, ALERTS.name(settings)))]
+        alert_ends = await probe.end_offsets(alert_tps) if alert_tps else {}
+    finally:
+        await probe.stop()
+    offsets = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
+    # Committing with an assigned (not subscribed) consumer of the group writes the offsets
+    # without joining the group, so it cannot steal partitions; the broker refuses it while the
+    # group has live members (generation mismatch), which is the safety check we want.
+    committer = AIOKafkaConsumer(**client_kwargs(settings), group_id=group, enable_auto_commit=False)
+    await committer.start()
+    try:
+        committer.assign([*tps, *alert_tps])
+        commit: dict[Any, OffsetAndMetadata] = {tp: OffsetAndMetadata(off, "")
+                                                for tp, off in [*offsets.items(), *alert_ends.items()]}
+        try:
+            await committer.commit(commit)
+        except KafkaError as exc:
+            raise SettingsError(
+                f"could not set offsets of consumer group {group!r} ({type(exc).__name__}); stop its workers "
+                "first, or rewind a fresh group with --app-id"
+            ) from None
+    finally:
+        await committer.stop()
+    return {tp.partition: off for tp, off in offsets.items()}
