@@ -126,8 +126,13 @@ def start_worker(settings: Settings) -> Iterator[Callable[..., WorkerProcess]]:
         return w
 
     yield start
+    crashed = []
     for w in workers:
         w.stop()
+        if "Crashed reason=" in w.log_text():
+            crashed.append(str(w.log_path))
+    # Faust restarts a crashed agent silently; a crash is still a defect, so the test fails
+    assert not crashed, f"an agent crashed inside a worker; see {crashed}"
 
 
 _MARKERS = {"unit", "integration", "faults", "security", "browser"}

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import faust
@@ -38,6 +40,47 @@ async def events(stream: Any, size: int, within: float) -> AsyncIterator[list[fa
 # load, while a quiet stream still sees each position within ~50 ms (p99 goal: 250 ms).
 TRACK_BATCH = 200
 TRACK_WITHIN_S = 0.05
+
+
+def partition_scope(evs: list[Any]) -> Callable[[int], AbstractContextManager[Any] | None]:
+    """Table writes for partition p under an event of p, as Faust's RocksDB store requires."""
+    from faust.streams import _current_event
+
+    by_partition = {ev.message.partition: ev for ev in evs}
+
+    @contextmanager
+    def scope(ev: Any) -> Iterator[None]:
+        token = _current_event.set(weakref.ref(ev))
+        try:
+            yield
+        finally:
+            _current_event.reset(token)
+
+    def for_partition(partition: int) -> AbstractContextManager[Any] | None:
+        ev = by_partition.get(partition)
+        return None if ev is None else scope(ev)
+
+    return for_partition
+
+
+# While the broker restarts, the producer has no partition metadata and a changelog write
+# fails synchronously; retrying for up to ~5 min rides out a restart without losing state.
+COMMIT_RETRIES = 60
+COMMIT_BACKOFF_MAX_S = 5.0
+
+
+async def commit_with_retry(adapter: Any, out: Any, scope: Any) -> None:
+    delay = 0.1
+    for attempt in range(COMMIT_RETRIES):
+        try:
+            adapter.commit_state(out, scope)
+            return
+        except Exception as exc:
+            if attempt == COMMIT_RETRIES - 1:
+                raise
+            logging.getLogger(__name__).warning("state table write failed (%r); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, COMMIT_BACKOFF_MAX_S)
 
 
 def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: Metrics, engine: Any) -> None:
@@ -125,7 +168,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                 await dead_letter(d)
             if pending:
                 await asyncio.gather(*pending)  # alerts acknowledged before state moves on
-            adapter.commit_state(out)
+            await commit_with_retry(adapter, out, partition_scope(evs))
             metrics.tracked_aircraft.set(adapter.tracked)
 
     from streams.kafka_io import log_dead_letter

@@ -16,7 +16,8 @@ the Redis sink de-duplicates.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,8 @@ from streams.codec import BATCH_FORMAT, decode_position_batch
 from streams.records import DeadLetter, Position
 from streams.sources.base import OVERSIZE_RAW_PREFIX
 from streams.topics import partition_for
+
+PartitionScope = Callable[[int], AbstractContextManager[Any] | None]
 
 # Rejections that are evidence of a bad input become dead letters. Duplicates (the same
 # message heard by several receivers) and late positions (older than the aircraft's state,
@@ -59,6 +62,7 @@ class TrackAdapter:
         # partitions are consumed at different paces, and advancing to the fastest one would
         # time out aircraft whose partition is merely behind (they are not silent).
         self._partition_time: dict[int, float] = {}
+        self._unwritten: dict[str, bytes | None] = {}
 
     def handle(self, records: Sequence[tuple[int, bytes]], now: float) -> TrackOutput:
         """One batch of (partition, position-batch record) pairs from any assigned partitions."""
@@ -106,16 +110,35 @@ class TrackAdapter:
             self._known.discard(icao)
         return out
 
-    def commit_state(self, out: TrackOutput) -> None:
-        """Write the batch's state changes to the table (after its alerts are acknowledged)."""
-        for icao, value in out.state_writes.items():
+    def commit_state(self, out: TrackOutput, in_partition: PartitionScope | None = None) -> None:
+        """Write the batch's state changes to the table (after its alerts are acknowledged).
+
+        ``in_partition(p)`` gives a context in which a table write lands in partition ``p``
+        (Faust's RocksDB store files a write under the partition of the "current event");
+        it returns None when this batch holds no record of ``p``. Such writes wait in
+        ``self._unwritten`` (newest state wins) until a batch from that partition arrives.
+        """
+        self._unwritten.update(out.state_writes)
+        for icao in list(self._unwritten):
+            scope = in_partition(partition_for(icao, self.partitions)) if in_partition else nullcontext()
+            if scope is None:
+                continue
+            value = self._unwritten[icao]
             key = icao.encode()
-            if value is None:
-                self.table.pop(key, None)
-            else:
-                self.table[key] = value
+            with scope:
+                if value is None:
+                    self.table.pop(key, None)
+                else:
+                    self.table[key] = value
+            del self._unwritten[icao]  # only once written: a failed write is retried, not lost
 
     def _restore(self, icao: str) -> None:
+        if icao in self._unwritten:  # newer than the table: not yet written for want of a partition scope
+            value = self._unwritten[icao]
+            if value is not None:
+                self.engine.import_state(icao, orjson.loads(value))
+            self._known.add(icao)
+            return
         raw = self.table.get(icao.encode())
         if raw:
             self.engine.import_state(icao, orjson.loads(raw))
