@@ -36,10 +36,11 @@ async def events(stream: Any, size: int, within: float) -> AsyncIterator[list[fa
         yield evs
 
 
-# 200 batch records (up to 400k positions) or 50 ms: the kernel runs over large arrays under
-# load, while a quiet stream still sees each position within ~50 ms (p99 goal: 250 ms).
+# 200 batch records (up to 400k positions) or 10 ms: under load batches fill by count and the
+# kernel runs over large arrays; a quiet stream waits at most 10 ms (50 ms cost ~100 ms of p50
+# latency across the track and sink stages, measured with bench/bench_pipeline.py --quick).
 TRACK_BATCH = 200
-TRACK_WITHIN_S = 0.05
+TRACK_WITHIN_S = 0.01
 
 
 def partition_scope(evs: list[Any]) -> Callable[[int], AbstractContextManager[Any] | None]:
