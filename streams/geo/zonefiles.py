@@ -53,7 +53,7 @@ class UserFence:
 
 
 def data_path(name: str) -> Path:
-    """Path of a packaged zone file (inside the installed package, never ../shared)."""
+    """Path of a packaged zone file (inside the installed package, never outside the repository)."""
     return Path(str(resources.files(DATA_PACKAGE).joinpath("data", name)))
 
 
