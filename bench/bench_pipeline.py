@@ -184,6 +184,21 @@ async def wait_processed(w: Worker, total: int, t_ready: float, timeout: float) 
     raise TimeoutError(f"worker processed {n} of {total}")
 
 
+async def settled_metrics(w: Worker, quiet_s: float = 3.0, timeout: float = 60.0) -> dict[str, float]:
+    """Metrics once the alert counter stopped moving: the last batches' alerts come after the
+    last position is counted, so reading at that moment undercounts them."""
+    deadline = time.monotonic() + timeout
+    last, since = -1.0, time.monotonic()
+    while True:
+        m = await w.metrics()
+        n = sum(v for k, v in m.items() if k.startswith("skyfence_alerts_total"))
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since >= quiet_s or time.monotonic() > deadline:
+            return m
+        await asyncio.sleep(0.25)
+
+
 async def latency_phase(base: Settings, rate: float, seconds: float, tmp: Path) -> dict[str, float]:
     import redis.asyncio as aioredis
 
@@ -272,7 +287,7 @@ async def main() -> None:
         try:
             w.wait_ready()
             rate = await wait_processed(w, len(positions), time.perf_counter(), timeout=900)
-            m = await w.metrics()
+            m = await settled_metrics(w)
             rss1 = w.rss_mb()
         finally:
             w.stop()
