@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
-import os
 import signal
 import subprocess
 import sys
@@ -39,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from streams.kafka_io import Publisher, ensure_topics, make_producer  # noqa: E402
 from streams.records import Position  # noqa: E402
-from streams.settings import Settings  # noqa: E402
+from streams.settings import Settings, child_env  # noqa: E402
 from streams.sources import parse_bytes  # noqa: E402
 from streams.stack import LocalStack, free_port  # noqa: E402
 from streams.status import client_kwargs  # noqa: E402
@@ -70,18 +69,12 @@ def fleet(n_aircraft: int, stagger_s: float, t_start: float) -> list[Position]:
     return out
 
 
-def worker_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
-    env.update(settings.to_env())
-    return env
-
-
 class Worker:
     def __init__(self, settings: Settings, log: Path) -> None:
         self.settings = settings
         self.log = log
         self._f = open(log, "wb")  # closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=worker_env(settings),
+        self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=child_env(settings),
                                      stdout=self._f, stderr=subprocess.STDOUT, cwd=ROOT)
 
     def wait_ready(self, timeout: float = 180) -> None:

@@ -9,26 +9,19 @@ API receives them, with the live map's address. Ctrl-C stops the worker and the 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import REPO_ROOT, Settings, child_env
 
 RECORDINGS: list[tuple[str, str, str]] = [
     ("readsb_trace_full_ac671b.json.gz", "trace", "Delta 1812 (B739) over Yucatán, 2025-02-04, readsb trace"),
     ("traffic_dreamliner_boeing.json.gz", "traffic-json", "Boeing test flight BOE004 near Laredo, 2017-08-03"),
 ]
 DATA = REPO_ROOT / "tests" / "data"
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
-    env.update(settings.to_env())
-    return env
 
 
 def run_demo(settings: Settings, speed: str, use_stack: bool, exit_after: bool) -> int:
@@ -56,7 +49,7 @@ def run_demo(settings: Settings, speed: str, use_stack: bool, exit_after: bool) 
     logs.mkdir(parents=True, exist_ok=True)
     worker_log = open(logs / "worker.log", "wb")  # closed in finally
     console.print("[bold]starting a worker[/bold] (policy: all aircraft alert, so civil recordings show alerts)")
-    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=_env(settings),
+    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=child_env(settings),
                               stdout=worker_log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
     try:
         _wait_ready(worker, logs / "worker.log")
@@ -100,7 +93,8 @@ async def _replay_and_follow(settings: Settings, speed: str, exit_after: bool, c
         console.print(f"[bold]replaying[/bold] {what} at speed {speed}")
         replays.append(await asyncio.create_subprocess_exec(
             sys.executable, "-m", "streams.cli", "replay", str(DATA / name), "--format", fmt, "--speed", speed,
-            env=_env(settings), cwd=REPO_ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            env=child_env(settings), cwd=REPO_ROOT,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         ))
     n = 0
     quiet_since = time.monotonic()

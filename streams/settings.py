@@ -249,6 +249,15 @@ class Settings:
         return f"Settings({inner})"
 
 
+def child_env(settings: Settings | None = None) -> dict[str, str]:
+    """Environment for a child skyfence process: ours without any ``SKYFENCE_*`` variable,
+    plus ``settings`` when given, so the child sees exactly these settings and no stray ones."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
+    if settings is not None:
+        env.update(settings.to_env())
+    return env
+
+
 def _mask_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import REPO_ROOT, Settings, child_env
 from streams.stack import LocalStack
 
 ARTIFACTS = REPO_ROOT / "artifacts"
@@ -76,8 +76,7 @@ class WorkerProcess:
         self.settings = settings
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"worker-{settings.app_id}-{name}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
-        env.update(settings.to_env())
+        env = child_env(settings)
         env.update(extra_env or {})
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from streams.settings import REPO_ROOT
+from streams.settings import REPO_ROOT, child_env
 
 pytestmark = pytest.mark.unit
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
+    base = child_env()
     base.update(env or {})
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=base, cwd=REPO_ROOT,
                           timeout=60)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import REPO_ROOT
+from streams.settings import REPO_ROOT, child_env
 from streams.stack import free_port, port_open
 
 pytestmark = pytest.mark.integration
@@ -34,7 +33,7 @@ def _pids_with(fragment: str) -> list[int]:
 def test_stack_up_down_leaves_nothing(tmp_path: Path) -> None:
     run_dir = tmp_path / "stack"
     kport, rport = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
+    env = child_env()
     env.update(SKYFENCE_STACK_DIR=str(run_dir), SKYFENCE_KAFKA_PORT=str(kport), SKYFENCE_REDIS_PORT=str(rport))
     skyfence = [sys.executable, "-m", "streams.cli"]
     up = subprocess.run([*skyfence, "stack", "up"], env=env, capture_output=True, text=True, cwd=REPO_ROOT,
@@ -71,7 +70,7 @@ def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
+        env = child_env()
         env.update(SKYFENCE_STACK_DIR=str(tmp_path / "s"), SKYFENCE_KAFKA_PORT=str(free_port()),
                    SKYFENCE_REDIS_PORT=str(port))
         proc = subprocess.run([sys.executable, "-m", "streams.cli", "stack", "up"], env=env,

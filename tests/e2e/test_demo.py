@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import REPO_ROOT, Settings, child_env
 
 pytestmark = pytest.mark.integration
 
 
 def test_demo_shows_entry_exit_and_approach(settings: Settings) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
-    env.update(settings.to_env())
+    env = child_env(settings)
     proc = subprocess.run(
         [sys.executable, "-m", "streams.cli", "demo", "--no-stack", "--exit", "--speed", "max"],
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import gzip
-import os
 import subprocess
 import sys
 
 import orjson
 import pytest
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import REPO_ROOT, Settings, child_env
 from streams.sources import parse_bytes
 from streams.topics import DEADLETTER, POSITIONS, RAW, partition_for
 from tests.kafka_helpers import read_topic
@@ -20,7 +19,7 @@ DATA = REPO_ROOT / "tests" / "data"
 
 
 def _run(settings: Settings | None, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
+    env = child_env()
     if settings is not None:
         env.update(settings.to_env())
     return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env, cwd=REPO_ROOT,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import orjson
 import pytest
 
 from streams.kafka_io import ensure_topics, make_producer
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import REPO_ROOT, Settings, child_env
 from streams.topics import POSITIONS
 from tests.e2e.test_pipeline import TRACE, analyze, redis_alerts
 
@@ -35,8 +34,7 @@ def _sum(m: dict[str, float], prefix: str, exclude: str | None = None) -> float:
 
 
 def _replay(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
-    env.update(settings.to_env())
+    env = child_env(settings)
     return subprocess.Popen([sys.executable, "-m", "streams.cli", "replay", *args], env=env, cwd=REPO_ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -9,7 +9,6 @@ adds nothing to Redis, and `skyfence analyze` finds the very same alerts in-proc
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import REPO_ROOT, Settings, child_env
 
 pytestmark = pytest.mark.integration
 
@@ -28,8 +27,7 @@ BOEING = REPO_ROOT / "tests" / "data" / "traffic_dreamliner_boeing.json.gz"
 
 
 def skyfence(settings: Settings, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
-    env.update(settings.to_env())
+    env = child_env(settings)
     proc = subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import REPO_ROOT, Settings, child_env
 from tests.e2e.test_pipeline import redis_alerts, skyfence
 
 pytestmark = pytest.mark.integration
@@ -42,8 +42,7 @@ def _fresh(settings: Settings, tag: str) -> Settings:
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
-    env.update(settings.to_env())
+    env = child_env(settings)
     return env
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import REPO_ROOT, Settings, child_env
 from tests.e2e.test_pipeline import redis_alerts, skyfence
 
 pytestmark = pytest.mark.integration
@@ -28,8 +28,7 @@ BOEING = REPO_ROOT / "tests" / "data" / "traffic_dreamliner_boeing.json.gz"
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
-    env.update(settings.to_env())
+    env = child_env(settings)
     env.update({"COLUMNS": "160", "LINES": "50", "TERM": "xterm-256color"})
     return env
 

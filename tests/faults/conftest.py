@@ -26,7 +26,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import REPO_ROOT, Settings, child_env
 from streams.stack import LocalStack
 from tests.e2e.test_pipeline import BOEING, TRACE, analyze
 
@@ -61,8 +61,7 @@ def expected(fault_stack: LocalStack) -> list[dict[str, Any]]:
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
-    env.update(settings.to_env())
+    env = child_env(settings)
     return env
 
 

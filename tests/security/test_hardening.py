@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.settings import REPO_ROOT, Secret, Settings
+from streams.settings import REPO_ROOT, Secret, Settings, child_env
 
 pytestmark = pytest.mark.security
 
@@ -77,7 +76,7 @@ def test_faust_moves_raw_bytes_only() -> None:
 
 
 def _cli(env_extra: dict[str, str], *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
+    env = child_env()
     env.update(env_extra)
     return subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env, cwd=REPO_ROOT,
                           capture_output=True, input=stdin, timeout=120)

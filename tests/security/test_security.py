@@ -10,7 +10,6 @@ the secret.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import aiohttp
 import orjson
 import pytest
 
-from streams.settings import REPO_ROOT, Secret, Settings
+from streams.settings import REPO_ROOT, Secret, Settings, child_env
 from streams.sinks.redis_sink import redis_client
 from tests.e2e.test_pipeline import BOEING, TRACE, analyze, skyfence
 from tests.security.conftest import KAFKA_PASSWORD, REDIS_PASSWORD, SecureStack
@@ -33,8 +32,7 @@ FAIL_FAST_S = 20.0
 
 
 def run_cli(settings: Settings, *args: str, timeout: float = 120) -> tuple[int, str, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYFENCE_")}
-    env.update(settings.to_env())
+    env = child_env(settings)
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "streams.cli", *args], env=env, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=timeout)
