@@ -21,7 +21,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from streams.codec import decode_position_batch
+from streams.codec import POSITION_BATCH_SCHEMA, POSITION_BATCH_V1, decode_position_batch
 from streams.records import DeadLetter, ParseResult, Position
 
 RECORD_FORMAT = "record"
@@ -249,9 +249,9 @@ class _RecordDecoder:
         if not isinstance(doc, dict):
             return self._dead("wrong_type", line, "record value is not a JSON object")
         schema = doc.get("schema")
-        if schema == "position-batch.v1" and isinstance(doc.get("positions"), list):
-            positions, dead = decode_position_batch(value, time.time(), self.source)
-            return ParseResult(positions=positions, dead_letters=dead, messages=len(positions) + len(dead))
+        if schema in (POSITION_BATCH_SCHEMA, POSITION_BATCH_V1):
+            cols, dead = decode_position_batch(value, time.time(), self.source)
+            return ParseResult(positions=cols.to_positions(), dead_letters=dead, messages=len(cols) + len(dead))
         if schema == "raw.v1":
             try:
                 fmt, receiver = str(doc["format"]), str(doc.get("receiver") or "")

@@ -52,9 +52,9 @@ RAW = TopicSpec(
 POSITIONS = TopicSpec(
     short="positions",
     key="icao24 (batch records: partition = murmur2(icao24))",
-    schema="position-batch.v1",
+    schema="position-batch.v2",
     per_aircraft=True,
-    doc="Validated, normalised positions (position.v1 items), batched per partition",
+    doc="Validated, normalised positions (position.v1 fields as columns; v1 lists still read), batched per partition",
 )
 TRACKS = TopicSpec(
     short="tracks",

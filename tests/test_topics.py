@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from streams.codec import decode_position_batch, encode_position_batch, raw_record
+from streams.codec import decode_position_batch, encode_position_batch, encode_position_batch_v1, raw_record
 from streams.ingest import record_line
 from streams.records import Position
 from streams.settings import Settings
@@ -59,13 +59,26 @@ def test_position_batch_round_trip_validates_and_dead_letters_bad_items() -> Non
     now = time.time()
     good = Position("ac671b", 1738704440.9, 18.49, -88.69, "trace", alt_baro_ft=32000.0, callsign="DAL1812")
     value = encode_position_batch([good, good])
-    _validator("position-batch.v1").validate(orjson.loads(value))
+    _validator("position-batch.v2").validate(orjson.loads(value))
     doc = orjson.loads(value)
-    doc["positions"].insert(1, {**doc["positions"][0], "lat": 123.0})
-    doc["positions"].append("not an object")
+    doc["lat"].insert(1, 123.0)
+    doc["icao24"].insert(1, "ac671b")
+    doc["event_time"].insert(1, good.event_time)
+    doc["lon"].insert(1, good.lon)
     positions, dead = decode_position_batch(orjson.dumps(doc), now)
-    assert [p.icao24 for p in positions] == ["ac671b", "ac671b"]
-    assert [d.reason for d in dead] == ["lat_out_of_range", "wrong_type"]
+    assert positions.icao24.tolist() == ["ac671b", "ac671b"]
+    assert [d.reason for d in dead] == ["lat_out_of_range"]
+    with pytest.raises(Exception, match="123"):
+        _validator("position-batch.v2").validate(doc)
+    # v1, the row format other producers may write, validates and decodes too
+    value1 = encode_position_batch_v1([good, good])
+    _validator("position-batch.v1").validate(orjson.loads(value1))
+    doc1 = orjson.loads(value1)
+    doc1["positions"].insert(1, {**doc1["positions"][0], "lat": 123.0})
+    doc1["positions"].append("not an object")
+    positions1, dead1 = decode_position_batch(orjson.dumps(doc1), now)
+    assert positions1.to_positions() == [good, good]
+    assert [d.reason for d in dead1] == ["lat_out_of_range", "wrong_type"]
     _, dead2 = decode_position_batch(b"\x00garbage", now)
     assert [d.reason for d in dead2] == ["bad_json"]
 

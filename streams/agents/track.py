@@ -1,7 +1,7 @@
 """Agent adapter: position batches in, track updates, alerts and dead letters out.
 
 This module owns the translation between Kafka records and the engine
-(``streams.core.engine``): decoding ``position-batch.v1`` records (bad items become
+(``streams.core.engine``): decoding ``position-batch`` records (bad items become
 dead letters), restoring an aircraft's state from the changelog-backed table the
 first time the worker sees it, advancing event time, and writing back the state of
 every aircraft the batch touched. It is plain Python, tested without a broker; the
@@ -24,7 +24,8 @@ from typing import Any
 import orjson
 
 from streams.codec import BATCH_FORMAT, decode_position_batch
-from streams.records import DeadLetter, Position
+from streams.columns import PositionColumns
+from streams.records import DeadLetter
 from streams.sources.base import OVERSIZE_RAW_PREFIX
 from streams.topics import partition_for
 
@@ -67,7 +68,7 @@ class TrackAdapter:
     def handle(self, records: Sequence[tuple[int, bytes]], now: float) -> TrackOutput:
         """One batch of (partition, position-batch record) pairs from any assigned partitions."""
         out = TrackOutput()
-        positions: list[Position] = []
+        parts: list[PositionColumns] = []
         for partition, value in records:
             if self.max_message_bytes is not None and len(value) > self.max_message_bytes:
                 out.dead_letters.append(DeadLetter(
@@ -75,13 +76,14 @@ class TrackAdapter:
                     detail=f"record of {len(value)} bytes > {self.max_message_bytes}"))
                 continue
             ok, dead = decode_position_batch(value, now, source="positions-topic")
-            positions.extend(ok)
+            parts.append(ok)
             out.dead_letters.extend(dead)
-            if ok:
-                latest = max(p.event_time for p in ok)
+            if len(ok):
+                latest = float(ok.event_time.max())
                 self._partition_time[partition] = max(self._partition_time.get(partition, latest), latest)
+        positions = PositionColumns.concat(parts)
         out.positions = len(positions)
-        for icao in {p.icao24 for p in positions} - self._known:
+        for icao in set(positions.icao24.tolist()) - self._known:
             self._restore(icao)
         result = self.engine.process(positions)
         if self._partition_time:

@@ -1,8 +1,9 @@
 """The one engine both the streaming agents and ``skyfence analyze`` run: positions in,
 track updates, alerts and rejections out.
 
-This module owns batch orchestration: it turns a batch of :class:`~streams.records.Position`
-into arrays, holds positions in an event-time reorder buffer, runs the gate kernel, scores
+This module owns batch orchestration: it takes a batch as columns
+(:class:`~streams.columns.PositionColumns`, or a list of :class:`~streams.records.Position`
+that it turns into columns), holds positions in an event-time reorder buffer, runs the gate kernel, scores
 every accepted position of the batch with ONE call to :meth:`Geofence.score`, runs the
 track/alert kernel, and builds the ``track.v1`` and ``alert.v1`` documents. Per-aircraft
 state is a row of float arrays (see :mod:`streams.core.kernels`) plus a callsign and any
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from streams.columns import PositionColumns
 from streams.core import kernels as K
 from streams.core.alerts import SOVEREIGN_ZONE, admitted, build_alert, opt
 from streams.core.classify import Classification, Classifier
@@ -62,7 +64,8 @@ class GeofenceLike(Protocol):
     ring_m: Any
     fence_names: Any
 
-    def score(self, lat: F64, lon: F64, alt_ft: F64, gs_kt: F64, track_deg: F64) -> Any: ...
+    def score(self, lat: F64, lon: F64, alt_ft: F64, gs_kt: F64, track_deg: F64, closest_approach: bool = ...) -> Any:
+        ...
 
     def zone_names(self) -> Any: ...
 
@@ -146,12 +149,13 @@ class Engine:
         self.totals: Counter[str] = Counter()
 
     # ================================================================== public API
-    def process(self, batch: Sequence[Position]) -> EngineOutput:
+    def process(self, batch: Sequence[Position] | PositionColumns) -> EngineOutput:
         """Feed a batch of positions (any order, any aircraft mix)."""
         out = EngineOutput()
-        out.counters["positions_in"] += len(batch)
-        if batch:
-            incoming = self._admit(batch, out)
+        cols = batch if isinstance(batch, PositionColumns) else PositionColumns.from_positions(batch)
+        out.counters["positions_in"] += len(cols)
+        if len(cols):
+            incoming = self._admit(cols, out)
             self._pend = _Pending.concat(self._pend, incoming)
             horizon = self._T[self._pend.slot, K.T_SEEN_MAX] - self.config.reorder_tolerance_s
             self._release(self._pend.t <= horizon, out)
@@ -229,7 +233,7 @@ class Engine:
             zname: {name: _enc(arows[z][c]) for c, name in _A_NAMES.items()} for z, zname in enumerate(self.alert_zones)
         }
         pmask = self._pend.slot == s
-        pending = [p.to_dict() for p in self._pend.pos[pmask].tolist()]
+        pending = [p.to_dict() for p in self._pend.cols.take(pmask).to_positions()] if pmask.any() else []
         cpa = self._cpa_desc[s]
         return {
             "v": STATE_VERSION,
@@ -269,13 +273,11 @@ class Engine:
         self._cpa_desc[s] = None if cpa is None else (_dec(cpa[0]), cpa[1])
         pending = [Position.from_dict(d) for d in state.get("pending", ())]
         if pending:
-            cols = self._columns(pending)
             n = len(pending)
-            inc = _Pending(
-                slot=np.full(n, s, dtype=np.int64),
-                arrival=np.arange(self._arrival, self._arrival + n, dtype=np.int64),
-                pos=_objarray(pending),
-                **cols,
+            inc = _Pending.of(
+                np.full(n, s, dtype=np.int64),
+                np.arange(self._arrival, self._arrival + n, dtype=np.int64),
+                PositionColumns.from_positions(pending),
             )
             self._arrival += n
             self._pend = _Pending.concat(self._pend, inc)
@@ -286,62 +288,37 @@ class Engine:
             self._drop(icao24)
 
     # ================================================================== batch pipeline
-    def _admit(self, batch: Sequence[Position], out: EngineOutput) -> _Pending:
-        """Arrays for a batch; invalid and late positions are refused here."""
-        cols = self._columns(batch)
-        n = len(batch)
-        objs = _objarray(batch)
+    def _admit(self, cols: PositionColumns, out: EngineOutput) -> _Pending:
+        """Slots for a batch; invalid and late positions are refused here."""
+        n = len(cols)
+        t, lat, lon = cols.event_time, cols.lat, cols.lon
         valid = (
-            np.isfinite(cols["t"])
-            & np.isfinite(cols["lat"])
-            & np.isfinite(cols["lon"])
-            & (np.abs(cols["lat"]) <= _LAT_MAX)
-            & (np.abs(cols["lon"]) <= _LON_MAX)
+            np.isfinite(t) & np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= _LAT_MAX) & (np.abs(lon) <= _LON_MAX)
         )
         get = self._slot.get
-        slots = np.fromiter((get(p.icao24, -1) for p in batch), dtype=np.int64, count=n)
+        icaos = cols.icao24.tolist()
+        slots = np.array([get(x, -1) for x in icaos], dtype=np.int64)
         new = np.flatnonzero((slots < 0) & valid)
         for i in new.tolist():
-            icao = batch[i].icao24
+            icao = icaos[i]
             s = self._slot.get(icao)
             slots[i] = self._alloc(icao) if s is None else s
         reason = np.zeros(n, dtype=np.int64)
         reason[~valid] = K.R_INVALID
         ok = np.flatnonzero(valid)
-        late = cols["t"][ok] < self._T[slots[ok], K.T_REL_T]
+        late = t[ok] < self._T[slots[ok], K.T_REL_T]
         reason[ok[late]] = K.R_LATE
         keep = reason == K.ACCEPT
         if not keep.all():
-            self._reject(objs[~keep], reason[~keep], out)
+            self._reject(cols.take(~keep), reason[~keep], out)
+            cols = cols.take(keep)
         # Latest event time seen per aircraft: the reorder horizon and the eviction clock.
         ks = slots[keep]
         if ks.size:
-            np.maximum.at(self._T[:, K.T_SEEN_MAX], ks, cols["t"][keep])
+            np.maximum.at(self._T[:, K.T_SEEN_MAX], ks, cols.event_time)
         arrival = np.arange(self._arrival, self._arrival + n, dtype=np.int64)[keep]
         self._arrival += n
-        return _Pending(slot=ks, arrival=arrival, pos=objs[keep], **{k: v[keep] for k, v in cols.items()})
-
-    @staticmethod
-    def _columns(batch: Sequence[Position]) -> dict[str, Any]:
-        n = len(batch)
-        nan = math.nan
-        t = np.fromiter((p.event_time for p in batch), dtype=np.float64, count=n)
-        lat = np.fromiter((p.lat for p in batch), dtype=np.float64, count=n)
-        lon = np.fromiter((p.lon for p in batch), dtype=np.float64, count=n)
-        alt = np.fromiter(
-            (
-                p.alt_baro_ft if p.alt_baro_ft is not None else (p.alt_geom_ft if p.alt_geom_ft is not None else nan)
-                for p in batch
-            ),
-            dtype=np.float64,
-            count=n,
-        )
-        gs = np.fromiter(
-            (p.ground_speed_kt if p.ground_speed_kt is not None else nan for p in batch), dtype=np.float64, count=n
-        )
-        trk = np.fromiter((p.track_deg if p.track_deg is not None else nan for p in batch), dtype=np.float64, count=n)
-        ground = np.fromiter((p.on_ground is True for p in batch), dtype=np.bool_, count=n)
-        return {"t": t, "lat": lat, "lon": lon, "alt": alt, "gs": gs, "trk": trk, "ground": ground}
+        return _Pending.of(ks, arrival, cols)
 
     def _release(self, mask: npt.NDArray[np.bool_], out: EngineOutput) -> None:
         """Run gate → geofence → track/alert kernels over the released pending positions."""
@@ -363,17 +340,19 @@ class Engine:
         acc = np.flatnonzero(reason == K.ACCEPT)
         if acc.size < n:
             bad = reason != K.ACCEPT
-            self._reject(rel.pos[bad], reason[bad], out)
+            self._reject(rel.cols.take(bad), reason[bad], out)
         out.counters["accepted"] += int(acc.size)
         # Callsigns are taken from every released position (a duplicate may carry the only one).
-        cs = np.array([p.callsign for p in rel.pos.tolist()], dtype=object)
+        cs = rel.cols.callsign
         touched = np.unique(rel.slot)
         self._released_slots = touched
         if acc.size:
             slot = rel.slot[acc]
             lat, lon, alt = rel.lat[acc], rel.lon[acc], rel.alt[acc]
             g, tr = gs[acc], trk[acc]
-            sc = self.geofence.score(lat, lon, alt, g, tr)
+            # The engine uses entry time, not the predicted closest approach (its search is most of
+            # the prediction's cost); a track's closest approach is measured from its positions.
+            sc = self.geofence.score(lat, lon, alt, g, tr, closest_approach=False)
             n_acc = acc.size
             if self.fence_names:
                 fences = np.asarray(sc.fences, dtype=np.bool_).reshape(n_acc, len(self.fence_names))
@@ -403,9 +382,9 @@ class Engine:
             self._update_callsigns(rel.slot, cs, np.zeros(n, dtype=np.bool_))
         self._touch(touched, out)
 
-    def _reject(self, objs: npt.NDArray[np.object_], reasons: npt.NDArray[np.int64], out: EngineOutput) -> None:
+    def _reject(self, cols: PositionColumns, reasons: npt.NDArray[np.int64], out: EngineOutput) -> None:
         names = [K.REASON_NAMES[r] for r in reasons.tolist()]
-        out.rejected.extend(zip(objs.tolist(), names, strict=True))
+        out.rejected.extend(zip(cols.to_positions(), names, strict=True))
         out.counters.update(f"rejected.{r}" for r in names)
 
     def _update_callsigns(
@@ -676,36 +655,49 @@ class _ReleaseCtx:
 
 @dataclass(slots=True)
 class _Pending:
-    """The reorder buffer: positions admitted but not yet released, as parallel arrays."""
+    """The reorder buffer: positions admitted but not yet released, as columns plus their
+    aircraft slot, arrival order, and the altitude and ground flag the kernels read."""
 
     slot: npt.NDArray[np.int64]
     arrival: npt.NDArray[np.int64]
-    pos: npt.NDArray[np.object_]
-    t: F64
-    lat: F64
-    lon: F64
+    cols: PositionColumns
     alt: F64
-    gs: F64
-    trk: F64
     ground: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, slot: npt.NDArray[np.int64], arrival: npt.NDArray[np.int64], cols: PositionColumns) -> _Pending:
+        return cls(slot, arrival, cols, cols.altitude(), cols.on_ground == 1)
 
     @property
     def size(self) -> int:
         return int(self.slot.shape[0])
 
+    @property
+    def t(self) -> F64:
+        return self.cols.event_time
+
+    @property
+    def lat(self) -> F64:
+        return self.cols.lat
+
+    @property
+    def lon(self) -> F64:
+        return self.cols.lon
+
+    @property
+    def gs(self) -> F64:
+        return self.cols.ground_speed_kt
+
+    @property
+    def trk(self) -> F64:
+        return self.cols.track_deg
+
     @classmethod
     def empty(cls) -> _Pending:
-        f = np.empty(0)
-        return cls(
-            slot=np.empty(0, dtype=np.int64), arrival=np.empty(0, dtype=np.int64), pos=np.empty(0, dtype=object),
-            t=f, lat=f, lon=f, alt=f, gs=f, trk=f, ground=np.empty(0, dtype=np.bool_),
-        )  # fmt: skip
+        return cls.of(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), PositionColumns.empty())
 
     def take(self, idx: npt.NDArray[Any]) -> _Pending:
-        return _Pending(
-            slot=self.slot[idx], arrival=self.arrival[idx], pos=self.pos[idx], t=self.t[idx], lat=self.lat[idx],
-            lon=self.lon[idx], alt=self.alt[idx], gs=self.gs[idx], trk=self.trk[idx], ground=self.ground[idx],
-        )  # fmt: skip
+        return _Pending(self.slot[idx], self.arrival[idx], self.cols.take(idx), self.alt[idx], self.ground[idx])
 
     @classmethod
     def concat(cls, a: _Pending, b: _Pending) -> _Pending:
@@ -714,17 +706,10 @@ class _Pending:
         if not b.size:
             return a
         return _Pending(
-            slot=np.concatenate((a.slot, b.slot)), arrival=np.concatenate((a.arrival, b.arrival)),
-            pos=np.concatenate((a.pos, b.pos)), t=np.concatenate((a.t, b.t)), lat=np.concatenate((a.lat, b.lat)),
-            lon=np.concatenate((a.lon, b.lon)), alt=np.concatenate((a.alt, b.alt)), gs=np.concatenate((a.gs, b.gs)),
-            trk=np.concatenate((a.trk, b.trk)), ground=np.concatenate((a.ground, b.ground)),
+            np.concatenate((a.slot, b.slot)), np.concatenate((a.arrival, b.arrival)),
+            PositionColumns.concat([a.cols, b.cols]), np.concatenate((a.alt, b.alt)),
+            np.concatenate((a.ground, b.ground)),
         )  # fmt: skip
-
-
-def _objarray(items: Sequence[Any]) -> npt.NDArray[np.object_]:
-    arr = np.empty(len(items), dtype=object)
-    arr[:] = list(items)
-    return arr
 
 
 def _enc(x: float) -> float | str | None:

@@ -24,7 +24,8 @@ Semantics of ``Scores`` (arrays of length n):
   within the horizon, and when. ``cpa_m`` is at most ``cpa_tol_m`` (default 25 m) above the
   closest approach on the conformal sphere, rendered in metres like ``dist_m`` (to ~0.01 %);
   ``cpa_s`` is when that distance is reached. If the track enters: 0 m at ``tte_s``. Already inside:
-  ``cpa_m`` = ``dist_m`` (negative, how deep) and ``cpa_s`` = 0. No speed/track: NaN.
+  ``cpa_m`` = ``dist_m`` (negative, how deep) and ``cpa_s`` = 0. No speed/track: NaN. Also NaN
+  for a track that stays outside when ``score(..., closest_approach=False)`` skips the search.
 * ``fences``: bool[n, n_fences], inside each user fence's polygon and altitude band. A fence with
   a band needs a known altitude: a NaN altitude is inside only fences with no band at all.
 """
@@ -270,10 +271,13 @@ class Geofence:
         alt_ft: Sequence[float] | np.ndarray | None = None,
         gs_kt: Sequence[float] | np.ndarray | None = None,
         track_deg: Sequence[float] | np.ndarray | None = None,
+        closest_approach: bool = True,
     ) -> Scores:
         """Score a batch of positions; all arrays float64 of one length, NaN where unknown.
 
-        ``alt_ft``, ``gs_kt`` and ``track_deg`` may be None (all unknown). Raises ``ValueError``
+        ``alt_ft``, ``gs_kt`` and ``track_deg`` may be None (all unknown). ``closest_approach``
+        False skips the predicted closest approach of tracks that stay outside (``cpa_m`` and
+        ``cpa_s`` NaN there), which is most of the prediction's cost. Raises ``ValueError``
         when lengths differ or an array is not one-dimensional.
         """
         la = _as_f64("lat", lat, None)
@@ -303,7 +307,7 @@ class Geofence:
             z.sov_pip.as_tuple(), z.sov_dist.as_tuple(), z.nb_pip.as_tuple(), z.nb_codes, self._cover,
             self._uf.as_tuple(), self._uf_lo, self._uf_hi,
             self.ring_m, self.horizon_s, self.min_speed_kt, self.cpa_tol_m,
-            CODE_MEX, CODE_INTL, CODE_UNK,
+            CODE_MEX, CODE_INTL, CODE_UNK, closest_approach,
             s.valid, s.inside, s.dist_m, s.bearing_deg, s.zone, s.country, s.tte_s, s.cpa_m, s.cpa_s,
             s.fences,
         )

@@ -913,6 +913,7 @@ def march(
     g_start: np.ndarray, g_items: np.ndarray, f_start: np.ndarray, f_items: np.ndarray,
     pg: np.ndarray, cell_off: np.ndarray, cell_slot: np.ndarray, slot_start: np.ndarray,
     slot_items: np.ndarray, pe: np.ndarray, samples: np.ndarray, work: np.ndarray, cpa_tol_m: float,
+    want_cpa: bool = True,
 ) -> tuple[float, float, float]:
     """Predicted (metres to entry, closest-approach metres, metres to closest approach).
 
@@ -930,7 +931,8 @@ def march(
     conformal sphere exact to ``cpa_tol_m`` with no assumption about how many minima an
     interval holds; ``cpa_tol_m`` = 0 halves until ``_CPA_EVALS`` (reference runs).
     ``samples`` (float64[MAX_MARCH_ITER + 1, 4]) and ``work``
-    (float64[MAX_MARCH_ITER + _CPA_EVALS, 7]) are scratch space.
+    (float64[MAX_MARCH_ITER + _CPA_EVALS, 7]) are scratch space. With ``want_cpa`` False a
+    track that stays outside returns (inf, nan, nan) without the closest-approach search.
     """
     px, py, pz, k0 = to_unit(lat, lon)
     az = math.radians(track_deg)
@@ -1001,6 +1003,8 @@ def march(
         ns += 1
         if last:
             break
+    if not want_cpa:
+        return np.inf, np.nan, np.nan
     # Closest approach: branch and bound over the sample intervals, on the unit sphere where
     # ``_gap_bound`` is exact. ``work`` rows are intervals (a, b radians along the track, their
     # angular distances fa, fb, the lower bound, metres per radian, metres at a). The interval
@@ -1070,12 +1074,16 @@ def score_points(
     sov: tuple, dist: tuple, nb: tuple, nb_codes: np.ndarray, cover: np.ndarray,
     uf: tuple, uf_lo: np.ndarray, uf_hi: np.ndarray,
     ring_m: np.ndarray, horizon_s: float, min_speed_kt: float, cpa_tol_m: float,
-    code_mex: int, code_intl: int, code_unk: int,
+    code_mex: int, code_intl: int, code_unk: int, want_cpa: bool,
     o_valid: np.ndarray, o_inside: np.ndarray, o_dist: np.ndarray, o_bear: np.ndarray,
     o_zone: np.ndarray, o_country: np.ndarray, o_tte: np.ndarray, o_cpa_m: np.ndarray,
     o_cpa_s: np.ndarray, o_fences: np.ndarray,
 ) -> None:
-    """Everything ``Geofence.score`` returns, for every point; see ``streams.geo.fence.Scores``."""
+    """Everything ``Geofence.score`` returns, for every point; see ``streams.geo.fence.Scores``.
+
+    ``want_cpa`` False leaves ``o_cpa_m``/``o_cpa_s`` NaN for tracks that stay outside: the
+    closest-approach search is most of the prediction's cost and the track engine does not use it.
+    """
     pg, cell_off, cell_slot, slot_start, slot_items, slot_ref, slot_refin, pe = sov
     E, dg, g_start, g_items, f_start, f_items = dist
     n_pg, n_off, n_slot, n_sst, n_sit, n_ref, n_rin, n_pe = nb
@@ -1158,7 +1166,7 @@ def score_points(
         v = g * KT
         entry_m, cpa_m, cpa_at = march(la, lo, d, t % 360.0, v * horizon_s, E, dg, g_start,
                                        g_items, f_start, f_items, pg, cell_off, cell_slot,
-                                       slot_start, slot_items, pe, samples, work, cpa_tol_m)
+                                       slot_start, slot_items, pe, samples, work, cpa_tol_m, want_cpa)
         o_tte[i] = entry_m / v if math.isfinite(entry_m) else np.nan
         o_cpa_m[i] = cpa_m
         o_cpa_s[i] = cpa_at / v

@@ -6,10 +6,13 @@ import base64
 import gzip
 import subprocess
 import sys
+import time
 
 import orjson
 import pytest
 
+from streams.codec import decode_position_batch
+from streams.records import Position
 from streams.settings import REPO_ROOT, Settings, child_env
 from streams.sources import parse_bytes
 from streams.topics import DEADLETTER, POSITIONS, RAW, partition_for
@@ -35,15 +38,21 @@ async def test_ingest_sbs_file_into_broker_with_raw_archive(settings: Settings) 
     assert proc.returncode == 0, proc.stderr.decode()
 
     batches = await read_topic(settings, POSITIONS.name(settings), expect=1)
-    positions = [p for v in batches for p in orjson.loads(v)["positions"]]
+    positions = [p for v in batches for p in _decode(v)]
     assert len(positions) == len(expected.positions) > 0
     for p in positions:
-        assert p["input_format"] == "sbs" and p["receiver"] == "stdin"
+        assert p.input_format == "sbs" and p.receiver == "stdin"
     dead = [orjson.loads(v) for v in await read_topic(settings, DEADLETTER.name(settings), expect=2)]
     assert len(dead) == len(expected.dead_letters) + 2
     assert {d["raw_text"] for d in dead} >= {"MSG,3,1,1,ZZZZZZ,1,,,,,,,,,,,,,,,,", "not an sbs line at all"}
     raw = [orjson.loads(v) for v in await read_topic(settings, RAW.name(settings), expect=1)]
     assert b"".join(base64.b64decode(r["data_b64"]) for r in raw) == path.read_bytes() + bad
+
+
+def _decode(value: bytes) -> list[Position]:
+    positions, dead = decode_position_batch(value, time.time())
+    assert dead == []
+    return positions.to_positions()
 
 
 @pytest.mark.integration
@@ -64,8 +73,8 @@ async def test_positions_are_partitioned_by_aircraft(settings: Settings) -> None
         for _ in range(20):
             for tp, records in (await consumer.getmany(timeout_ms=500)).items():
                 for r in records:
-                    for p in orjson.loads(r.value)["positions"]:
-                        assert partition_for(p["icao24"], settings.partitions) == tp.partition
+                    for p in _decode(r.value):
+                        assert partition_for(p.icao24, settings.partitions) == tp.partition
                         seen += 1
         assert seen > 0
     finally:
