@@ -97,7 +97,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     from streams.agents.track import DEAD_LETTER_REJECTIONS, TrackAdapter
     from streams.sinks.redis_sink import RedisAlertSink, redis_client
     from streams.web.health import add_health_routes
-    from streams.web.live import LiveState, add_live_routes, follow_topics
+    from streams.web.live import LiveState, add_live_routes, follow_while_watched
 
     live = LiveState()
 
@@ -126,7 +126,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     @app.task
     async def live_map() -> None:
         stop = asyncio.Event()
-        await follow_topics(settings, live, stop)
+        await follow_while_watched(settings, live, stop)
 
     # Per-aircraft engine state, changelog-backed. use_partitioner: the changelog partition
     # is murmur2(icao24) like the positions topic, whatever record of a batch is "current".

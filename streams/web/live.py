@@ -5,6 +5,12 @@ partitions, no consumer group, so it never takes partitions from the pipeline) a
 the routes that serve its state: ``/map`` (the map page; also ``/`` outside a Faust worker),
 ``/api/zones``, ``/api/neighbours``, ``/api/aircraft``, ``/api/alerts`` and ``/api/events`` (server-sent events).
 No route accepts input that changes anything.
+
+Inside a worker the follower runs only while the map is in use (``follow_while_watched``):
+reading both topics whole costs the CPU-bound worker several percent, for nobody when no one
+looks. A request to any of the routes above, or a connected SSE client, starts it; after
+``IDLE_S`` without either it stops and forgets the picture, and the next request starts it
+again with the usual backfill. ``follow_topics`` itself always follows (``skyfence watch``).
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -35,6 +42,12 @@ MAX_ALERTS = 200
 BACKFILL_PER_PARTITION = 2000
 # Each SSE client gets a bounded queue; a client that stops reading is dropped, never the worker.
 CLIENT_QUEUE = 1000
+# 300 s idle: a restart costs a consumer start and a full backfill, so a reload or a glance away should not pay it.
+IDLE_S = 300.0
+# 5 s to stop: follow_topics sees its stop event within one 500 ms poll; the rest is for closing its consumer.
+STOP_GRACE_S = 5.0
+# 1 s before restarting a follower that ended on its own: the same pause as follow_topics' reconnects.
+RETRY_S = 1.0
 
 
 class LiveState:
@@ -43,6 +56,29 @@ class LiveState:
         self.trails: dict[str, deque[tuple[float, float, float]]] = {}
         self.alerts: deque[dict[str, Any]] = deque(maxlen=MAX_ALERTS)
         self.clients: set[asyncio.Queue[bytes]] = set()
+        self._last_used = -float("inf")  # monotonic; never used yet
+        self._wanted = asyncio.Event()  # wakes an idle follow_while_watched
+        self._following = False
+
+    @property
+    def following(self) -> bool:
+        """True while ``follow_while_watched`` has a follower running for this state."""
+        return self._following
+
+    def touch(self) -> None:
+        """Someone is using the map: keep (or start) following for at least ``IDLE_S`` more."""
+        self._last_used = time.monotonic()
+        self._wanted.set()
+
+    def in_use(self, idle_s: float = IDLE_S) -> bool:
+        # a connected SSE client is someone watching, however long since their last request
+        return bool(self.clients) or time.monotonic() - self._last_used < idle_s
+
+    def clear(self) -> None:
+        """Forget the picture; a new follower's backfill would otherwise repeat alerts and tangle trails."""
+        self.aircraft.clear()
+        self.trails.clear()
+        self.alerts.clear()
 
     def on_track(self, doc: dict[str, Any]) -> None:
         icao = str(doc.get("icao24", ""))
@@ -58,11 +94,13 @@ class LiveState:
         t = float(doc.get("last_seen") or doc.get("event_time") or 0.0)
         if not trail or trail[-1][:2] != (lat, lon):
             trail.append((lat, lon, t))
-        self._push({"type": "track", "aircraft": self.view(icao)})
+        if self.clients:  # view() and the JSON are most of the cost, and nobody would read them
+            self._push({"type": "track", "aircraft": self.view(icao)})
 
     def on_alert(self, doc: dict[str, Any]) -> None:
         self.alerts.appendleft(doc)
-        self._push({"type": "alert", "alert": doc})
+        if self.clients:
+            self._push({"type": "alert", "alert": doc})
 
     def view(self, icao: str) -> dict[str, Any]:
         doc = self.aircraft[icao]
@@ -84,6 +122,8 @@ class LiveState:
         }
 
     def _push(self, event: dict[str, Any]) -> None:
+        if not self.clients:
+            return
         data = b"data: " + orjson.dumps(event) + b"\n\n"
         for q in list(self.clients):
             try:
@@ -156,6 +196,68 @@ async def follow_topics(settings: Settings, state: LiveState, stop: asyncio.Even
                 await consumer.stop()
 
 
+# What follow_while_watched runs per session: follow_topics, or a stand-in in tests.
+Follow = Callable[[Settings, LiveState, asyncio.Event], Awaitable[None]]
+
+
+async def follow_while_watched(settings: Settings, state: LiveState, stop: asyncio.Event, idle_s: float = IDLE_S,
+                               follow: Follow = follow_topics) -> None:
+    """Run ``follow`` (``follow_topics``) for ``state`` only while the map is in use; return once ``stop`` is set.
+
+    In use: ``state.touch()`` less than ``idle_s`` ago, or an SSE client connected. Each follow
+    session gets its own stop event; when the map goes idle it is set, the session's consumer
+    closes and the picture is cleared, and the next touch starts a new session (with backfill).
+    """
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            if not state.in_use(idle_s):
+                state._wanted.clear()  # an old touch must not restart a follower that just went idle
+                wanted = asyncio.ensure_future(state._wanted.wait())
+                try:
+                    await asyncio.wait({stopping, wanted}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    wanted.cancel()
+                continue
+            if await _follow_session(settings, state, stop, stopping, idle_s, follow) and not stop.is_set():
+                await asyncio.wait({stopping}, timeout=RETRY_S)
+    finally:
+        stopping.cancel()
+
+
+async def _follow_session(settings: Settings, state: LiveState, stop: asyncio.Event, stopping: asyncio.Future[Any],
+                          idle_s: float, follow: Follow) -> bool:
+    """One follow session, until idle or ``stop``; True if the follower ended on its own."""
+    session_stop = asyncio.Event()
+    task = asyncio.ensure_future(follow(settings, state, session_stop))
+    task.add_done_callback(_log_failure)
+    state._following = True
+    log.info("live map in use: following tracks and alerts")
+    try:
+        while not stop.is_set() and not task.done():
+            # with a client connected nothing is due before idle_s; without, the idle clock runs from the last touch
+            wait = idle_s if state.clients else state._last_used + idle_s - time.monotonic()
+            if wait <= 0:
+                log.info("live map idle for %.0f s: following stopped", idle_s)
+                break
+            await asyncio.wait({stopping, task}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        return task.done()
+    finally:
+        session_stop.set()
+        try:
+            await asyncio.wait({task}, timeout=STOP_GRACE_S)
+        finally:
+            if not task.done():
+                task.cancel()  # too slow to stop, or we are being cancelled: never leave a consumer running
+            state._following = False
+            state.clear()
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("live map follower failed: %r", exc)
+
+
 def _static(name: str) -> bytes:
     return resources.files("streams.web").joinpath("static", name).read_bytes()
 
@@ -166,12 +268,15 @@ def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable
     zones_lock = asyncio.Lock()
 
     async def index(request: web.Request) -> web.Response:
+        state.touch()
         return web.Response(body=_static("index.html"), content_type="text/html", charset="utf-8")
 
     async def script(request: web.Request) -> web.Response:
+        state.touch()
         return web.Response(body=_static("map.js"), content_type="application/javascript", charset="utf-8")
 
     async def api_zones(request: web.Request) -> web.Response:
+        state.touch()
         async with zones_lock:
             if not zones_body:
                 doc = await asyncio.get_running_loop().run_in_executor(None, zones)
@@ -179,18 +284,22 @@ def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable
         return web.Response(body=zones_body[0], content_type="application/geo+json")
 
     async def api_neighbours(request: web.Request) -> web.Response:
+        state.touch()
         from streams.geo.zonefiles import NEIGHBOURS_FILE, data_path
 
         return web.Response(body=data_path(NEIGHBOURS_FILE).read_bytes(), content_type="application/geo+json")
 
     async def api_aircraft(request: web.Request) -> web.Response:
+        state.touch()
         return web.Response(body=orjson.dumps([state.view(k) for k in state.aircraft]),
                             content_type="application/json")
 
     async def api_alerts(request: web.Request) -> web.Response:
+        state.touch()
         return web.Response(body=orjson.dumps(list(state.alerts)), content_type="application/json")
 
     async def events(request: web.Request) -> web.StreamResponse:
+        state.touch()
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=CLIENT_QUEUE)
@@ -207,6 +316,7 @@ def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable
             pass
         finally:
             state.clients.discard(q)
+            state.touch()  # the idle clock starts when the last viewer leaves, so a reload finds the map still warm
         return resp
 
     # Faust's production index already answers "/" with {"status": "OK"} and aiohttp serves the

@@ -110,22 +110,38 @@ function renderAlerts() {
 }
 function upsert(a) { if (a && a.icao24) state.aircraft.set(a.icao24, a); }
 
+function alertKey(a) { return a.event_id || `${a.alert_id}:${a.transition}:${a.event_time}`; }
+function addAlert(a) {
+  if (state.alerts.some(b => alertKey(b) === alertKey(a))) return;
+  state.alerts.unshift(a);
+  state.alerts.length = Math.min(state.alerts.length, 200);
+}
+// The snapshot is taken after the event stream opens (and again after every reconnect): the
+// worker starts following its topics on the first request, so records it reads between a
+// snapshot and the stream's opening would otherwise be missing until the next update.
+async function snapshot() {
+  (await (await fetch("/api/aircraft")).json()).forEach(upsert);
+  const alerts = await (await fetch("/api/alerts")).json();
+  const live = state.alerts;
+  state.alerts = alerts;
+  live.slice().reverse().forEach(addAlert);
+  renderAlerts();
+  draw();
+}
+
 async function start() {
   state.zones = await (await fetch("/api/zones")).json();
   try { state.neighbours = await (await fetch("/api/neighbours")).json(); } catch (e) { state.neighbours = null; }
-  (await (await fetch("/api/aircraft")).json()).forEach(upsert);
-  state.alerts = await (await fetch("/api/alerts")).json();
-  renderAlerts();
   draw();
   const es = new EventSource("/api/events");
   let pending = false;
-  es.onopen = () => { document.getElementById("status").textContent = "live"; };
+  es.onopen = () => { document.getElementById("status").textContent = "live"; snapshot(); };
   es.onerror = () => { document.getElementById("status").textContent = "reconnecting…"; };
   es.onmessage = (m) => {
     const ev = JSON.parse(m.data);
     drawn.events++;
     if (ev.type === "track") upsert(ev.aircraft);
-    if (ev.type === "alert") { state.alerts.unshift(ev.alert); state.alerts.length = Math.min(state.alerts.length, 200); renderAlerts(); }
+    if (ev.type === "alert") { addAlert(ev.alert); renderAlerts(); }
     if (!pending) { pending = true; requestAnimationFrame(() => { pending = false; draw(); }); }
   };
 }

@@ -1,0 +1,269 @@
+"""The live map's state and its demand-driven follower, without a broker.
+
+``follow_while_watched`` is given a stand-in for ``follow_topics`` that records each session,
+so these tests see exactly when a follower would be started and stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from streams.settings import Settings
+from streams.web import live as live_mod
+from streams.web.live import LiveState, add_live_routes, follow_while_watched
+
+pytestmark = pytest.mark.unit
+
+IDLE = 0.2
+
+
+def track(icao: str = "abc123", lat: float = 20.0, lon: float = -90.0, t: float = 1.0) -> dict[str, Any]:
+    return {"icao24": icao, "callsign": "DAL1812", "position": {"lat": lat, "lon": lon, "alt_ft": 35000},
+            "geofence": {"zone": "MX", "distance_to_boundary_m": -1000.0}, "last_seen": t}
+
+
+class FakeFollow:
+    """Stands in for follow_topics: a session runs until its stop event is set."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.stopped = 0
+        self.running = False
+        self.states: list[LiveState] = []
+
+    async def __call__(self, settings: Settings, state: LiveState, stop: asyncio.Event) -> None:
+        self.started += 1
+        self.running = True
+        self.states.append(state)
+        state.on_alert({"event_id": f"backfill-{self.started}"})  # what a backfill would bring
+        try:
+            await stop.wait()
+        finally:
+            self.running = False
+            self.stopped += 1
+
+
+async def until(cond: Any, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def watcher(settings: Settings, state: LiveState, fake: FakeFollow,
+                  idle_s: float = IDLE) -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(follow_while_watched(settings, state, stop, idle_s=idle_s, follow=fake))
+    try:
+        yield stop
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert not fake.running, "the follower outlived its watcher"
+        assert not state.following
+
+
+# --- SSE events only when someone listens ---------------------------------------------------------------------
+
+
+def test_no_sse_work_without_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    state = LiveState()
+    calls: list[str] = []
+    monkeypatch.setattr(state, "view", lambda icao: calls.append(icao) or {})
+    monkeypatch.setattr(live_mod.orjson, "dumps", lambda obj: calls.append("dumps") or b"{}")
+    state.on_track(track())
+    state.on_alert({"event_id": "e1"})
+    assert calls == []  # neither view() nor the JSON was built
+    assert list(state.aircraft) == ["abc123"] and len(state.trails["abc123"]) == 1
+    assert [a["event_id"] for a in state.alerts] == ["e1"]  # the snapshot routes still see everything
+
+
+def test_sse_client_gets_one_event_per_update() -> None:
+    state = LiveState()
+    q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=10)
+    state.clients.add(q)
+    state.on_track(track())
+    state.on_alert({"event_id": "e1"})
+    assert q.qsize() == 2
+    first, second = q.get_nowait(), q.get_nowait()
+    assert first.startswith(b"data: ") and first.endswith(b"\n\n")
+    ev = orjson.loads(first[len(b"data: "):])
+    assert ev["type"] == "track" and ev["aircraft"]["icao24"] == "abc123" and ev["aircraft"]["lat"] == 20.0
+    assert ev["aircraft"]["trail"] == [[20.0, -90.0]]
+    assert orjson.loads(second[len(b"data: "):]) == {"type": "alert", "alert": {"event_id": "e1"}}
+
+
+def test_slow_client_is_dropped_not_blocking() -> None:
+    state = LiveState()
+    q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)
+    state.clients.add(q)
+    state.on_track(track(t=1.0))
+    state.on_track(track(lat=21.0, t=2.0))
+    assert q not in state.clients and q.qsize() == 1
+
+
+def test_in_use_by_touch_or_client() -> None:
+    state = LiveState()
+    assert not state.in_use(IDLE) and not state.following
+    state.touch()
+    assert state.in_use(IDLE)
+    state._last_used -= 2 * IDLE  # the touch is older than the idle time
+    assert not state.in_use(IDLE)
+    state.clients.add(asyncio.Queue())
+    assert state.in_use(IDLE)  # a connected viewer counts however old the last request
+
+
+# --- the follower follows demand ------------------------------------------------------------------------------
+
+
+async def test_not_started_until_touched(base_settings: Settings) -> None:
+    state, fake = LiveState(), FakeFollow()
+    async with watcher(base_settings, state, fake):
+        await asyncio.sleep(3 * IDLE)
+        assert fake.started == 0 and not state.following
+        state.touch()
+        await until(lambda: fake.running)
+        assert fake.started == 1 and state.following and fake.states == [state]
+
+
+async def test_stops_when_idle_and_restarts_on_touch(base_settings: Settings) -> None:
+    state, fake = LiveState(), FakeFollow()
+    async with watcher(base_settings, state, fake):
+        state.touch()
+        await until(lambda: fake.running)
+        t0 = time.monotonic()
+        assert [a["event_id"] for a in state.alerts] == ["backfill-1"]
+        await until(lambda: fake.stopped == 1)
+        took = time.monotonic() - t0
+        assert IDLE * 0.8 < took < IDLE * 5, took  # stopped by the idle timeout, not at once
+        await until(lambda: not state.following)
+        assert not state.alerts  # forgotten, so the next backfill does not repeat it
+        checks = 0
+        in_use = state.in_use
+
+        def counted(idle_s: float) -> bool:
+            nonlocal checks
+            checks += 1
+            return in_use(idle_s)
+
+        state.in_use = counted  # type: ignore[method-assign]
+        await asyncio.sleep(2 * IDLE)
+        assert fake.started == 1  # stays stopped: the old touch does not count again
+        assert checks <= 2, checks  # and sleeps until the next touch instead of spinning on the old one
+
+        state.touch()
+        await until(lambda: fake.running)
+        assert fake.started == 2 and state.following
+        assert [a["event_id"] for a in state.alerts] == ["backfill-2"]
+
+
+async def test_touches_keep_it_running(base_settings: Settings) -> None:
+    state, fake = LiveState(), FakeFollow()
+    async with watcher(base_settings, state, fake):
+        state.touch()
+        await until(lambda: fake.running)
+        for _ in range(6):  # 1.5 x IDLE of polling, each within the idle time
+            await asyncio.sleep(IDLE / 4)
+            state.touch()
+        assert fake.started == 1 and fake.stopped == 0 and state.following
+
+
+async def test_connected_client_keeps_it_running_past_idle(base_settings: Settings) -> None:
+    state, fake = LiveState(), FakeFollow()
+    async with watcher(base_settings, state, fake):
+        state.touch()
+        await until(lambda: fake.running)
+        q: asyncio.Queue[bytes] = asyncio.Queue()
+        state.clients.add(q)
+        await asyncio.sleep(4 * IDLE)
+        assert fake.running and fake.started == 1 and state.following
+        state.clients.discard(q)  # the client left without a touch: the idle time is long past
+        await until(lambda: not fake.running)
+        await until(lambda: not state.following)
+        assert fake.started == 1
+
+
+async def test_stop_event_ends_it(base_settings: Settings) -> None:
+    state, fake = LiveState(), FakeFollow()
+    stop = asyncio.Event()
+    task = asyncio.create_task(follow_while_watched(base_settings, state, stop, idle_s=60.0, follow=fake))
+    state.touch()
+    await until(lambda: fake.running)
+    stop.set()
+    await asyncio.wait_for(task, 2.0)
+    assert fake.stopped == 1 and not state.following
+
+
+async def test_cancelled_while_following_stops_follower(base_settings: Settings) -> None:
+    state, fake = LiveState(), FakeFollow()
+    task = asyncio.create_task(follow_while_watched(base_settings, state, asyncio.Event(), idle_s=60.0, follow=fake))
+    state.touch()
+    await until(lambda: fake.running)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert fake.stopped == 1 and not fake.running and not state.following
+
+
+async def test_follower_that_dies_is_restarted_while_in_use(base_settings: Settings,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live_mod, "RETRY_S", 0.05)
+    state = LiveState()
+    runs: list[float] = []
+
+    async def crashing(settings: Settings, st: LiveState, stop: asyncio.Event) -> None:
+        runs.append(time.monotonic())
+        raise RuntimeError("boom")
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(follow_while_watched(base_settings, state, stop, idle_s=60.0, follow=crashing))
+    state.touch()
+    await until(lambda: len(runs) >= 3)
+    stop.set()
+    await asyncio.wait_for(task, 2.0)
+    assert all(b - a >= 0.04 for a, b in itertools.pairwise(runs))  # paced, not a hot loop
+
+
+# --- the routes are what counts as use ------------------------------------------------------------------------
+
+
+async def test_routes_touch_and_sse_client_counts(base_settings: Settings) -> None:
+    state, fake = LiveState(), FakeFollow()
+    app = web.Application()
+    add_live_routes(app.router, state, lambda: {"type": "FeatureCollection", "features": []})
+    async with TestClient(TestServer(app)) as http, watcher(base_settings, state, fake):
+        for path in ("/map", "/map.js", "/api/zones", "/api/aircraft", "/api/alerts"):
+            state._last_used = -float("inf")
+            resp = await http.get(path)
+            assert resp.status == 200, path
+            assert state.in_use(IDLE), path
+        await until(lambda: fake.running)
+
+        resp = await http.get("/api/events")
+        assert resp.status == 200
+        assert await resp.content.readuntil(b"\n\n") == b": connected\n\n"
+        await until(lambda: len(state.clients) == 1)
+        await asyncio.sleep(4 * IDLE)
+        assert fake.started == 1 and fake.running  # the open stream keeps it following
+        state.on_track(track())
+        line = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 2.0)
+        assert orjson.loads(line[len(b"data: "):])["aircraft"]["icao24"] == "abc123"
+
+        resp.close()  # the viewer leaves: idle counts from now, then it stops
+        await until(lambda: not state.clients)
+        left = time.monotonic()
+        await until(lambda: not fake.running)
+        assert time.monotonic() - left > IDLE * 0.5
