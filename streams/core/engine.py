@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -224,16 +224,17 @@ class Engine:
         s = self._slot.get(icao24)
         if s is None:
             return None
-        row = self._T[s].tolist()
-        track = {name: _enc(row[c]) for c, name in _T_NAMES.items()}
+        # Called for every changed aircraft at every state flush, so kept to one pass per row.
+        row = _json_row(self._T[s])
+        track = {name: row[c] for c, name in _T_NAMES.items()}
         bins = dict(zip(self.zone_bin_names, row[K.T_ZT0 : K.T_ZT0 + self._nzb], strict=True))
         fbins = dict(zip(self.fence_names, row[K.T_ZT0 + self._nzb : K.T_ZT0 + self._nbins], strict=True))
-        arows = self._A[s].tolist()
-        zones = {
-            zname: {name: _enc(arows[z][c]) for c, name in _A_NAMES.items()} for z, zname in enumerate(self.alert_zones)
-        }
-        pmask = self._pend.slot == s
-        pending = [p.to_dict() for p in self._pend.cols.take(pmask).to_positions()] if pmask.any() else []
+        A = self._A[s]
+        zones = {}
+        for z, zname in enumerate(self.alert_zones):
+            arow = _json_row(A[z])
+            zones[zname] = {name: arow[c] for c, name in _A_NAMES.items()}
+        pending = [self._pend.cols.position(i).to_dict() for i in np.flatnonzero(self._pend.slot == s).tolist()]
         cpa = self._cpa_desc[s]
         return {
             "v": STATE_VERSION,
@@ -281,6 +282,25 @@ class Engine:
             )
             self._arrival += n
             self._pend = _Pending.concat(self._pend, inc)
+
+    def warm(self) -> int:
+        """Run a scratch engine over a short synthetic crossing into Mexico; returns its alerts.
+
+        Every kernel (gate, geofence, track/alert, sweep) is compiled or loaded from numba's
+        cache on its first call, which costs up to a few hundred milliseconds: a worker calls
+        this before it joins, so its first real batch does not pay that (as alert latency).
+        """
+        scratch = Engine(replace(self.config, alert_policy="all"), self.geofence, self.classifier, self.places)
+        t0 = 1_700_000_000.0
+        # Southbound at 450 kt over San Diego into Tijuana, one position a minute.
+        flight = [Position("0affff", t0 + 60.0 * k, 33.2 - 0.125 * k, -117.0, "warm-up", alt_baro_ft=30000.0,
+                           ground_speed_kt=450.0, track_deg=180.0, callsign="WARM01") for k in range(12)]
+        out = scratch.process(flight[:6])
+        out.extend(scratch.advance(flight[5].event_time))
+        out.extend(scratch.process(PositionColumns.from_positions(flight[6:])))
+        out.extend(scratch.flush())
+        out.extend(scratch.advance(math.inf))
+        return len(out.alerts)
 
     def drop_state(self, icao24: str) -> None:
         """Forget one aircraft (e.g. its partition was reassigned to another worker)."""
@@ -710,6 +730,11 @@ class _Pending:
             PositionColumns.concat([a.cols, b.cols]), np.concatenate((a.alt, b.alt)),
             np.concatenate((a.ground, b.ground)),
         )  # fmt: skip
+
+
+def _json_row(row: F64) -> list[Any]:
+    """A float row as JSON-safe values: NaN -> None, +-inf -> "inf"/"-inf" (as :func:`_enc`)."""
+    return [x if -math.inf < x < math.inf else _enc(x) for x in row.tolist()]  # NaN fails the test too
 
 
 def _enc(x: float) -> float | str | None:
