@@ -55,7 +55,7 @@ class EngineOutput:
             for i in range(0, len(group), MAX_BATCH_POSITIONS):
                 records.append((partition, encode_position_batch(group[i : i + MAX_BATCH_POSITIONS])))
         out = self.adapter.handle(records, time.time())
-        self.adapter.commit_state(out)
+        self.adapter.flush_state()
         self.result.positions += out.positions
         self.result.alerts.extend(doc for _k, _v, doc in out.alerts)
         self.result.rejected.update(out.rejected)

@@ -74,6 +74,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
         # Batches are large; Faust's default 4 KiB-record tuning would re-fetch constantly.
         consumer_max_fetch_size=8 * 1024 * 1024,
         producer_max_request_size=settings.max_message_bytes * 2,
+        # 5 ms: records sent within 5 ms share a produce request; at linger 0 the worker spent
+        # ~15% of its CPU building small requests, and 5 ms is 2% of the 250 ms alert budget.
+        producer_linger=0.005,
         # 1000 records or 2 s between commits: bounds redelivery after a crash to ~2 s of input,
         # which the idempotent sinks absorb.
         broker_commit_every=1000,

@@ -33,6 +33,7 @@ class Metrics:
     redis_failures: Counter
     kernel_seconds: Histogram
     alert_latency: Histogram
+    state_writes: Counter
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -51,6 +52,8 @@ METRICS_DOC: list[tuple[str, str, str]] = [
     ("skyfence_redis_failures_total", "", "failed Redis writes (each is retried)"),
     ("skyfence_geofence_batch_seconds", "", "geofence kernel time per batch"),
     ("skyfence_alert_latency_seconds", "", "Kafka timestamp of the position batch to alert written in Redis"),
+    ("skyfence_state_writes_total", "",
+     "aircraft states written to the state table (once per changed aircraft a flush)"),
 ]
 
 
@@ -83,6 +86,7 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             buckets=LATENCY_BUCKETS,
             registry=reg,
         ),
+        state_writes=Counter("skyfence_state_writes", "aircraft states written to the state table", registry=reg),
     )
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
@@ -43,45 +41,7 @@ TRACK_BATCH = 200
 TRACK_WITHIN_S = 0.01
 
 
-def partition_scope(evs: list[Any]) -> Callable[[int], AbstractContextManager[Any] | None]:
-    """Table writes for partition p under an event of p, as Faust's RocksDB store requires."""
-    from faust.streams import _current_event
-
-    by_partition = {ev.message.partition: ev for ev in evs}
-
-    @contextmanager
-    def scope(ev: Any) -> Iterator[None]:
-        token = _current_event.set(weakref.ref(ev))
-        try:
-            yield
-        finally:
-            _current_event.reset(token)
-
-    def for_partition(partition: int) -> AbstractContextManager[Any] | None:
-        ev = by_partition.get(partition)
-        return None if ev is None else scope(ev)
-
-    return for_partition
-
-
-# While the broker restarts, the producer has no partition metadata and a changelog write
-# fails synchronously; retrying for up to ~5 min rides out a restart without losing state.
-COMMIT_RETRIES = 60
-COMMIT_BACKOFF_MAX_S = 5.0
-
-
-async def commit_with_retry(adapter: Any, out: Any, scope: Any) -> None:
-    delay = 0.1
-    for attempt in range(COMMIT_RETRIES):
-        try:
-            adapter.commit_state(out, scope)
-            return
-        except Exception as exc:
-            if attempt == COMMIT_RETRIES - 1:
-                raise
-            logging.getLogger(__name__).warning("state table write failed (%r); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, COMMIT_BACKOFF_MAX_S)
+_background: set[asyncio.Task[None]] = set()
 
 
 def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: Metrics, engine: Any) -> None:
@@ -93,6 +53,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     from streams.security import check_redis
 
     check_redis(settings)
+    from streams.agents.flush import StateFlusher
     from streams.agents.sink import SINK_BATCH, SINK_WITHIN_S, decode_alerts
     from streams.agents.track import DEAD_LETTER_REJECTIONS, TrackAdapter
     from streams.sinks.redis_sink import RedisAlertSink, redis_client
@@ -140,37 +101,72 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     )
     adapter = TrackAdapter(engine, state_table, settings.partitions, settings.max_message_bytes)
 
+    def on_acked(ev: Any) -> None:  # what Stream.ack reports when it releases a record's last reference
+        app.sensors.on_message_out(ev.message.tp, ev.message.offset, ev.message)
+
+    flusher = StateFlusher(adapter, app.producer.flush, on_acked)
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
         parts = {tp.partition for tp in (revoked or ()) if tp.topic == topics.positions.get_topic_name()}
         if parts:
-            adapter.forget_partitions(parts)
+            async with flusher.lock:
+                adapter.forget_partitions(parts)
+                flusher.forget(parts)
+
+    # Held records must not wait for the next batch: a rebalance and a shutdown both wait
+    # until every record is acknowledged, and no batch arrives while they do. The loop is a
+    # plain task, not a Faust timer, because Faust stops its timers before that wait.
+    # 0.1 s: how long a rebalance or a shutdown may wait for a tick.
+    async def flush_loop() -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            try:
+                if flusher.due(now=app.rebalancing or app.should_stop):
+                    metrics.state_writes.inc(await flusher.flush())
+            except Exception as exc:  # a failed flush keeps its records held; the next tick retries
+                logging.getLogger(__name__).error("state flush failed: %r", exc)
+
+    @app.task
+    async def start_flush_loop() -> None:
+        loop_task = asyncio.get_running_loop().create_task(flush_loop())
+        _background.add(loop_task)  # a strong reference: the event loop keeps only weak ones
+
+    tracks_topic = topics.tracks.get_topic_name()
 
     @app.agent(topics.positions, name="track")
     async def track(stream: Any) -> None:
         async for evs in events(stream, TRACK_BATCH, TRACK_WITHIN_S):
-            t0 = time.perf_counter()
-            out = adapter.handle([(ev.message.partition, ev.value) for ev in evs], time.time())
-            metrics.kernel_seconds.observe(time.perf_counter() - t0)
-            bad_items = sum(1 for d in out.dead_letters if d.source == "positions-topic")
-            metrics.positions_in.labels("position-batch", "worker").inc(out.positions + bad_items)
-            gated = sum(n for r, n in out.rejected.items() if r in DEAD_LETTER_REJECTIONS)
-            metrics.positions_processed.inc(out.positions - gated)
-            for reason, n in out.rejected.items():
-                metrics.positions_rejected.labels(reason).inc(n)
-            stamp = max(ev.message.timestamp for ev in evs)
-            pending = []
-            for key, value, doc in out.alerts:
-                metrics.alerts.labels(str(doc.get("transition")), str(doc.get("severity"))).inc()
-                pending.append(await topics.alerts.send(key=key, value=value, timestamp=stamp))
-            for key, value in out.tracks:
-                await topics.tracks.send(key=key, value=value)
-            for d in out.dead_letters:
-                await dead_letter(d)
-            if pending:
-                await asyncio.gather(*pending)  # alerts acknowledged before state moves on
-            await commit_with_retry(adapter, out, partition_scope(evs))
-            metrics.tracked_aircraft.set(adapter.tracked)
+            flush = None
+            async with flusher.lock:
+                flusher.hold(evs)
+                t0 = time.perf_counter()
+                out = adapter.handle([(ev.message.partition, ev.value) for ev in evs], time.time())
+                metrics.kernel_seconds.observe(time.perf_counter() - t0)
+                bad_items = sum(1 for d in out.dead_letters if d.source == "positions-topic")
+                metrics.positions_in.labels("position-batch", "worker").inc(out.positions + bad_items)
+                gated = sum(n for r, n in out.rejected.items() if r in DEAD_LETTER_REJECTIONS)
+                metrics.positions_processed.inc(out.positions - gated)
+                for reason, n in out.rejected.items():
+                    metrics.positions_rejected.labels(reason).inc(n)
+                stamp = max(ev.message.timestamp for ev in evs)
+                pending = []
+                for key, value, doc in out.alerts:
+                    metrics.alerts.labels(str(doc.get("transition")), str(doc.get("severity"))).inc()
+                    pending.append(await topics.alerts.send(key=key, value=value, timestamp=stamp))
+                for key, value in out.tracks:
+                    # Straight to the producer: Faust's Topic.send costs ~3x as much per record, and
+                    # track updates are the worker's biggest output (one per aircraft per 5 s).
+                    await app.producer.send(tracks_topic, key, value, None, None, None)
+                for d in out.dead_letters:
+                    await dead_letter(d)
+                if pending:
+                    await asyncio.gather(*pending)  # alerts acknowledged before any flush can write their state
+                if flusher.due():
+                    flush = await flusher.write()
+                metrics.tracked_aircraft.set(adapter.tracked)
+            if flush is not None:
+                metrics.state_writes.inc(await flusher.deliver(flush))
 
     from streams.kafka_io import log_dead_letter
 
