@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from streams.columns import PositionColumns  # noqa: E402
 from streams.core.classify import Classifier  # noqa: E402
 from streams.core.config import EngineConfig  # noqa: E402
 from streams.core.engine import Engine  # noqa: E402
@@ -78,9 +79,9 @@ class TimedGeofence:
     def __getattr__(self, name: str) -> object:
         return getattr(self._inner, name)
 
-    def score(self, *args: object) -> object:
+    def score(self, *args: object, **kwargs: object) -> object:
         t = time.perf_counter()
-        s = self._inner.score(*args)  # type: ignore[attr-defined]
+        s = self._inner.score(*args, **kwargs)  # type: ignore[attr-defined]
         self.seconds += time.perf_counter() - t
         self.points += len(args[0])  # type: ignore[arg-type]
         return s
@@ -91,12 +92,13 @@ def throughput(positions: list[Position], geofence: object, clf: Classifier, pla
     engine = Engine(EngineConfig(alert_policy="all"), timed, clf, places)  # type: ignore[arg-type]
     alerts = tracks = rejected = 0
     wm = -math.inf
+    # Batches arrive as columns, the way the worker decodes position-batch.v2 records.
+    chunks = [PositionColumns.from_positions(positions[i : i + batch]) for i in range(0, len(positions), batch)]
     gc.collect()
     t = time.perf_counter()
-    for i in range(0, len(positions), batch):
-        chunk = positions[i : i + batch]
+    for chunk in chunks:
         out = engine.process(chunk)
-        wm = max(wm, chunk[-1].event_time)
+        wm = max(wm, float(chunk.event_time[-1]))
         out.extend(engine.advance(wm))
         alerts += len(out.alerts)
         tracks += len(out.track_updates)
@@ -128,7 +130,7 @@ def reference_runs(positions: list[Position], geofence: object) -> dict:
     gs = np.array([math.nan if p.ground_speed_kt is None else p.ground_speed_kt for p in positions])
     trk = np.array([math.nan if p.track_deg is None else p.track_deg for p in positions])
     t = time.perf_counter()
-    geofence.score(lat, lon, alt, gs, trk)  # type: ignore[attr-defined]
+    geofence.score(lat, lon, alt, gs, trk, closest_approach=False)  # type: ignore[attr-defined]  # as the engine
     score = time.perf_counter() - t
     return {"attr_loop_seconds": loop, "score_only_seconds": score, "checksum": acc}
 
