@@ -85,6 +85,10 @@ _FAR_STEP = 1.0
 # Distance evaluations refining the closest approach, at most: a smooth minimum needs about a
 # dozen, and this caps the rare track that grazes a long wiggly coast.
 _CPA_EVALS = 64
+# A point farther from the boundary than this many times the horizon's track length cannot
+# enter within the horizon: the march's along-track metres are true to ~1e-6, so 1e-4 of margin
+# leaves every case it could still call an entry to the march itself.
+_UNREACHABLE = 1.0001
 
 
 # ----------------------------------------------------------------------------- conformal sphere
@@ -1164,6 +1168,13 @@ def score_points(
             o_cpa_s[i] = np.nan
             continue
         v = g * KT
+        if not want_cpa and d > v * horizon_s * _UNREACHABLE + 1.0:
+            # The boundary is farther than the horizon's whole track: no entry is possible, and
+            # the march would only step out to the horizon to say so.
+            o_tte[i] = np.nan
+            o_cpa_m[i] = np.nan
+            o_cpa_s[i] = np.nan
+            continue
         entry_m, cpa_m, cpa_at = march(la, lo, d, t % 360.0, v * horizon_s, E, dg, g_start,
                                        g_items, f_start, f_items, pg, cell_off, cell_slot,
                                        slot_start, slot_items, pe, samples, work, cpa_tol_m, want_cpa)

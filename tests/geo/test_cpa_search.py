@@ -119,3 +119,20 @@ def test_closest_approach_matches_a_dense_walk_of_the_track(scored: Scored) -> N
 def test_a_tolerance_below_zero_is_refused() -> None:
     with pytest.raises(ValueError, match="cpa_tol_m"):
         Geofence.load(cpa_tol_m=-1.0)
+
+
+@pytest.mark.parametrize("horizon_s", [900.0, 3600.0])
+def test_without_the_closest_approach_entry_predictions_are_unchanged(horizon_s: float) -> None:
+    """The engine's call (no closest approach) skips the march for points the horizon cannot
+    reach; its entry predictions must equal those of the full march, point for point."""
+    tr = _flight()
+    fence = Geofence.load(horizon_s=horizon_s)
+    full = fence.score(tr["lat"], tr["lon"], None, tr["gs"], tr["trk"])
+    short = fence.score(tr["lat"], tr["lon"], None, tr["gs"], tr["trk"], closest_approach=False)
+    reach = tr["gs"] * KT * horizon_s
+    skipped = (~full.inside) & (full.dist_m > reach * K._UNREACHABLE + 1.0)
+    assert skipped.sum() > 100 and (~skipped & ~full.inside).sum() > 20  # both paths taken
+    np.testing.assert_array_equal(short.tte_s, full.tte_s)
+    assert np.isnan(short.tte_s[skipped]).all()
+    for name in ("inside", "dist_m", "bearing_deg", "zone", "country"):
+        np.testing.assert_array_equal(getattr(short, name), getattr(full, name))
