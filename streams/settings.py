@@ -92,6 +92,13 @@ class Settings:
         default="military", metadata=_meta("Which aircraft raise alerts: military (default) or all")
     )
     watchlist: str = field(default="", metadata=_meta("Comma-separated icao24 addresses that always alert"))
+    # 2 s: receivers' clocks and paths disagree by a second or two. Every alert waits this long
+    # (event time) for earlier positions that may still arrive; 0 alerts at once and refuses
+    # out-of-order positions as late.
+    reorder_tolerance_s: float = field(
+        default=2.0,
+        metadata=_meta("Event-time wait for out-of-order positions, in s; alerts wait as long (0: none)"),
+    )
     # 12/50/100 nm: the approach buffers analysts quote (territorial sea width, ~6 and ~12 min out).
     rings_nm: str = field(
         default="12,50,100", metadata=_meta("Approach ring distances beyond the 12 nm line, in nm (buffers)")
@@ -166,6 +173,10 @@ class Settings:
         if self.alert_policy not in ("military", "all"):
             raise SettingsError(
                 f"SKYFENCE_ALERT_POLICY={self.alert_policy!r} is not one of: military, all"
+            )
+        if not 0.0 <= self.reorder_tolerance_s <= 60.0:
+            raise SettingsError(
+                f"SKYFENCE_REORDER_TOLERANCE_S={self.reorder_tolerance_s!r} must be between 0 and 60 seconds"
             )
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"SKYFENCE_LOG_FORMAT={self.log_format!r} is not one of: text, json")

@@ -19,6 +19,7 @@ def engine_config(settings: Settings, alert_policy: str | None = None) -> Any:
     return EngineConfig(
         alert_policy=alert_policy or settings.alert_policy,
         watchlist=settings.watchlist_set,
+        reorder_tolerance_s=settings.reorder_tolerance_s,
     )
 
 

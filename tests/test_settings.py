@@ -27,6 +27,9 @@ def test_reads_prefixed_variables_and_converts_types() -> None:
         ({"SKYFENCE_ALERT_POLICY": "some"}, "SKYFENCE_ALERT_POLICY"),
         ({"SKYFENCE_STORE": "postgres://"}, "SKYFENCE_STORE"),
         ({"SKYFENCE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "SKYFENCE_KAFKA_SASL_MECHANISM"),
+        ({"SKYFENCE_REORDER_TOLERANCE_S": "-1"}, "SKYFENCE_REORDER_TOLERANCE_S=-1.0 must be between 0 and 60"),
+        ({"SKYFENCE_REORDER_TOLERANCE_S": "nan"}, "SKYFENCE_REORDER_TOLERANCE_S=nan must be between"),
+        ({"SKYFENCE_REORDER_TOLERANCE_S": "two"}, "SKYFENCE_REORDER_TOLERANCE_S='two' is not a number"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], needle: str) -> None:

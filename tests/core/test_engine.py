@@ -238,6 +238,24 @@ def test_out_of_order_within_tolerance_is_sorted_in_late_beyond_is_rejected(make
     assert [(p, r) for p, r in out.rejected if r == "late"] == [(held, "late")]
 
 
+def test_without_a_reorder_tolerance_alerts_come_with_their_own_position(make, dal1812):
+    """Tolerance 0 (SKYFENCE_REORDER_TOLERANCE_S=0): nothing is held, so each alert leaves the
+    engine in the call that received the position confirming it; the alerts are the same as
+    with the default tolerance, and an out-of-order position is refused as late."""
+    held = run(make(), dal1812, batch=1, advance=True)
+    engine = make(reorder_tolerance_s=0.0)
+    at_once = []
+    for p in dal1812:
+        out = engine.process([p])
+        assert engine.pending_count == 0
+        at_once += [(a, p.event_time) for a in out.alerts]
+    assert [a["alert_id"] for a, _ in at_once] == [a["alert_id"] for a in held.alerts if a["transition"] != "closed"]
+    assert all(a["confirmed_event_time"] == t for a, t in at_once)
+    late = make(reorder_tolerance_s=0.0)
+    out = run(late, [dal1812[1], dal1812[0], dal1812[2]], batch=1)
+    assert [(p, r) for p, r in out.rejected if r == "late"] == [(dal1812[0], "late")]
+
+
 def test_invalid_positions_are_rejected_with_a_reason(make, dal1812):
     bad = [
         replace(dal1812[5], lat=float("nan")),
