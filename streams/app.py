@@ -77,6 +77,11 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
         # 5 ms: records sent within 5 ms share a produce request; at linger 0 the worker spent
         # ~15% of its CPU building small requests, and 5 ms is 2% of the 250 ms alert budget.
         producer_linger=0.005,
+        # 512 KiB batches: aiokafka keeps one batch per partition queued behind the one in flight,
+        # so a partition moves one batch per round trip; at Faust's 16 KiB a burst of track
+        # updates or a state flush took ~40 round trips per partition, and alerts waited behind
+        # them. Under the broker's default 1 MiB message.max.bytes, which caps a batch.
+        producer_max_batch_size=512 * 1024,
         # 1000 records or 2 s between commits: bounds redelivery after a crash to ~2 s of input,
         # which the idempotent sinks absorb.
         broker_commit_every=1000,

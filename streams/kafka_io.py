@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -76,6 +77,51 @@ def make_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
     }
     kwargs.update(extra)
     return AIOKafkaProducer(**kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDelivery:
+    """One record batch handed to the producer: resolves to the metadata of its first record."""
+
+    partition: int
+    count: int
+    future: asyncio.Future[Any]
+
+    def delivered(self) -> bool:
+        f = self.future
+        return f.done() and not f.cancelled() and f.exception() is None
+
+    def last_offset(self) -> int:
+        """Offset of the batch's last record (only once delivered)."""
+        return int(self.future.result().offset) + self.count - 1
+
+
+async def send_batches(producer: AIOKafkaProducer, topic: str,
+                       records: Iterable[tuple[int, bytes | None, bytes | None]]) -> list[BatchDelivery]:
+    """Send (partition, key, value) records as one record batch per partition (more when full).
+
+    Each record stays its own Kafka record with its own key; only the producer's per-record
+    bookkeeping is shared: ``send()`` costs ~50-100 us a record here (a future, accumulator
+    checks, Faust's wrapper), a batch append ~2 us. Records of one partition keep their order.
+    """
+    by_partition: dict[int, list[tuple[bytes | None, bytes | None]]] = defaultdict(list)
+    for partition, key, value in records:
+        by_partition[partition].append((key, value))
+    out: list[BatchDelivery] = []
+    for partition, items in sorted(by_partition.items()):
+        batch = producer.create_batch()
+        n = 0
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+                out.append(BatchDelivery(partition, n, await producer.send_batch(batch, topic, partition=partition)))
+                batch = producer.create_batch()
+                n = 0
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise ValueError(f"a record of {len(value or b'')} bytes does not fit in a {topic} batch")
+            n += 1
+        if n:
+            out.append(BatchDelivery(partition, n, await producer.send_batch(batch, topic, partition=partition)))
+    return out
 
 
 def group_by_partition(positions: Iterable[Position], partitions: int) -> dict[int, list[Position]]:

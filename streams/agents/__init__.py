@@ -12,10 +12,11 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
+from faust.types import TP
 
 from streams.app import Topics
 from streams.metrics import Metrics
@@ -56,7 +57,9 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     from streams.agents.flush import StateFlusher
     from streams.agents.sink import SINK_BATCH, SINK_WITHIN_S, decode_alerts
     from streams.agents.track import DEAD_LETTER_REJECTIONS, TrackAdapter
+    from streams.kafka_io import BatchDelivery, log_dead_letter, send_batches
     from streams.sinks.redis_sink import RedisAlertSink, redis_client
+    from streams.topics import partition_for
     from streams.web.health import add_health_routes
     from streams.web.live import LiveState, add_live_routes, follow_while_watched
 
@@ -99,12 +102,27 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
         value_type=bytes,
         use_partitioner=True,
     )
-    adapter = TrackAdapter(engine, state_table, settings.partitions, settings.max_message_bytes)
+    # The adapter reads and writes the table's store; the flusher sends the changelog records
+    # itself, in bulk (see streams/agents/flush.py for why not through Table.__setitem__).
+    state_store: Any = state_table.data  # a Faust Store: a mapping plus set_persisted_offset
+    adapter = TrackAdapter(engine, state_store, settings.partitions, settings.max_message_bytes)
+    changelog_topic = state_table.changelog_topic.get_topic_name()
 
     def on_acked(ev: Any) -> None:  # what Stream.ack reports when it releases a record's last reference
         app.sensors.on_message_out(ev.message.tp, ev.message.offset, ev.message)
 
-    flusher = StateFlusher(adapter, app.producer.flush, on_acked)
+    def kafka_producer() -> Any:
+        # The aiokafka producer under Faust's (which has no public accessor): record batches
+        # are aiokafka's API, and go out on the same connection, in order, with the same acks.
+        return cast(Any, app.producer)._ensure_producer()
+
+    async def send_changelog(writes: list[tuple[int, bytes, bytes | None]]) -> list[BatchDelivery]:
+        return await send_batches(kafka_producer(), changelog_topic, writes)
+
+    def persist_offset(partition: int, offset: int) -> None:
+        state_store.set_persisted_offset(TP(changelog_topic, partition), offset)
+
+    flusher = StateFlusher(adapter, app.producer.flush, on_acked, send_changelog, persist_offset)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
@@ -114,10 +132,11 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                 adapter.forget_partitions(parts)
                 flusher.forget(parts)
 
-    # Held records must not wait for the next batch: a rebalance and a shutdown both wait
-    # until every record is acknowledged, and no batch arrives while they do. The loop is a
-    # plain task, not a Faust timer, because Faust stops its timers before that wait.
-    # 0.1 s: how long a rebalance or a shutdown may wait for a tick.
+    # Flushes run here, never in the agent's body: held records must not wait for the next
+    # batch (a rebalance and a shutdown both wait until every record is acknowledged, and no
+    # batch arrives while they do), and the agent keeps processing between a flush's chunks.
+    # The loop is a plain task, not a Faust timer, because Faust stops its timers before that
+    # wait. 0.1 s: how long a rebalance or a shutdown may wait for a tick.
     async def flush_loop() -> None:
         while True:
             await asyncio.sleep(0.1)
@@ -137,7 +156,6 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     @app.agent(topics.positions, name="track")
     async def track(stream: Any) -> None:
         async for evs in events(stream, TRACK_BATCH, TRACK_WITHIN_S):
-            flush = None
             async with flusher.lock:
                 flusher.hold(evs)
                 t0 = time.perf_counter()
@@ -154,21 +172,17 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                 for key, value, doc in out.alerts:
                     metrics.alerts.labels(str(doc.get("transition")), str(doc.get("severity"))).inc()
                     pending.append(await topics.alerts.send(key=key, value=value, timestamp=stamp))
-                for key, value in out.tracks:
-                    # Straight to the producer: Faust's Topic.send costs ~3x as much per record, and
-                    # track updates are the worker's biggest output (one per aircraft per 5 s).
-                    await app.producer.send(tracks_topic, key, value, None, None, None)
+                if out.tracks:
+                    # Straight to the producer in record batches: track updates are the worker's
+                    # biggest output (one per aircraft per 5 s), and per-record sends cost ~50x more.
+                    await send_batches(kafka_producer(), tracks_topic,
+                                       ((partition_for(k.decode(), settings.partitions), k, v) for k, v in out.tracks))
                 for d in out.dead_letters:
                     await dead_letter(d)
                 if pending:
                     await asyncio.gather(*pending)  # alerts acknowledged before any flush can write their state
-                if flusher.due():
-                    flush = await flusher.write()
                 metrics.tracked_aircraft.set(adapter.tracked)
-            if flush is not None:
-                metrics.state_writes.inc(await flusher.deliver(flush))
 
-    from streams.kafka_io import log_dead_letter
 
     async def dead_letter(d: DeadLetter) -> None:
         metrics.dead_letters.labels(d.input_format, d.reason).inc()

@@ -2,11 +2,19 @@
 
 This module owns :class:`StateFlusher`: it holds the records of processed batches
 unacknowledged (so Faust cannot commit their offsets), and in a flush writes the state of
-every aircraft they changed to the changelog-backed table, waits until the producer has
-delivered those changelog records, and only then acknowledges the records. It also owns
-the partition scopes Faust's RocksDB store needs for a table write. Works on anything
-shaped like a Faust event (``.message.partition``, ``.message.incref()``, ``.ack()``), so
-it is tested without a broker.
+every aircraft they changed to the table's store and its changelog topic, waits until the
+producer has delivered those changelog records, and only then acknowledges the records.
+It also owns the partition scopes Faust's RocksDB store needs for a write. Works on
+anything shaped like a Faust event (``.message.partition``, ``.message.incref()``,
+``.ack()``), so it is tested without a broker.
+
+Changelog records are sent straight to the producer, not through ``Table.__setitem__``:
+Faust queues each table write in its ProducerBuffer and drains it one record at a time
+(an ``asyncio.wait_for`` per record), so 10,000 aircraft took 2-3 s to deliver and the
+alerts produced meanwhile waited behind them. The records are the ones Faust would have
+written (raw key, raw value, ``None`` for a deletion, partition by the key's murmur2 hash
+as ``use_partitioner`` does), and the changelog offsets are recorded in the store as
+Faust's own callback would, so recovery reads them exactly as before.
 """
 
 from __future__ import annotations
@@ -17,20 +25,29 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-# 5 s between flushes: a flush writes each changed aircraft once (~40 us of CPU each, table
-# write and changelog record included), so 20,000 aircraft cost ~0.16 s of CPU a second
-# instead of 0.8 s at 1 s; a crash re-reads at most ~5 s of input (plus Faust's 2 s commit
+# 5 s between flushes: a flush writes each changed aircraft once (~60 us of CPU each, state
+# export and changelog record included), so 20,000 aircraft cost ~0.25 s of CPU a second
+# instead of 1.2 s at 1 s; a crash re-reads at most ~5 s of input (plus Faust's 2 s commit
 # interval), which the idempotent sinks absorb. A rebalance does not wait for it (``due``).
 STATE_FLUSH_S = 5.0
+# 250 aircraft per chunk (~15 ms under the lock, ~370 KB of changelog), then a 20 ms pause:
+# a batch waits at most one chunk behind a flush, and the changelog reaches the producer at
+# ~20 MB/s at most, so alerts are not queued behind a burst of it (10,000 aircraft in one go
+# held alerts back for seconds). 20,000 aircraft take ~3 s of a 5 s interval.
+STATE_CHUNK = 250
+STATE_CHUNK_PAUSE_S = 0.02
 # While the broker restarts, the producer has no partition metadata and a changelog write
-# fails synchronously; retrying for up to ~5 min rides out a restart without losing state.
+# fails; retrying for up to ~5 min rides out a restart without losing state.
 WRITE_RETRIES = 60
 WRITE_BACKOFF_MAX_S = 5.0
+
+# Changelog records as (partition, key, value or None for a deletion) -> their deliveries,
+# each with ``.delivered()``, ``.partition`` and ``.last_offset()`` (see kafka_io.BatchDelivery).
+SendChangelog = Callable[[list[tuple[int, bytes, bytes | None]]], Awaitable[list[Any]]]
 
 
 def partition_scope(evs: Iterable[Any]) -> Callable[[int], AbstractContextManager[Any] | None]:
@@ -54,33 +71,32 @@ def partition_scope(evs: Iterable[Any]) -> Callable[[int], AbstractContextManage
     return for_partition
 
 
-@dataclass
-class Flush:
-    """One flush between its two steps: state written, records not yet acknowledged."""
-
-    records: list[Any]
-    written: int
-
-
 class StateFlusher:
     """Holds processed records until the state they changed is durable in the table.
 
     The agent processes a batch under :attr:`lock`, :meth:`hold`-ing its records and waiting
-    for the batch's alerts to be acknowledged. A flush (from the agent when :meth:`due`, or
-    from a timer so that held records never wait for the next batch, e.g. during a
-    rebalance, which waits for every record to be acknowledged) has two steps:
-    :meth:`write` under the same lock, so the engine's state is not changing while it is
-    written, and :meth:`deliver` after the lock is released, because waiting for the
-    producer takes 10-50 ms and the next batch need not wait for it.
+    for the batch's alerts to be acknowledged, so whatever state is written under the lock
+    is never ahead of a delivered alert. :meth:`flush` (from a timer, so held records never
+    wait for the next batch, e.g. during a rebalance, which waits for every record to be
+    acknowledged) takes the records held so far and the aircraft dirty so far, writes those
+    aircraft a chunk at a time under the lock, waits for the producer to deliver the
+    changelog, and acknowledges the records. Batches run between chunks; what they change
+    and hold belongs to the next flush.
     """
 
     def __init__(self, adapter: Any, producer_flush: Callable[[], Awaitable[None]],
-                 on_acked: Callable[[Any], None] | None = None, interval_s: float = STATE_FLUSH_S,
+                 on_acked: Callable[[Any], None] | None = None, send_changelog: SendChangelog | None = None,
+                 persist_offset: Callable[[int, int], None] | None = None, interval_s: float = STATE_FLUSH_S,
+                 chunk: int = STATE_CHUNK, pause_s: float = STATE_CHUNK_PAUSE_S,
                  clock: Callable[[], float] = time.monotonic, scopes: Callable[..., Any] = partition_scope) -> None:
         self.adapter = adapter
         self.producer_flush = producer_flush
         self.on_acked = on_acked
+        self.send_changelog = send_changelog
+        self.persist_offset = persist_offset
         self.interval_s = interval_s
+        self.chunk = chunk
+        self.pause_s = pause_s
         self.clock = clock
         self.scopes = scopes
         self.lock = asyncio.Lock()
@@ -110,50 +126,72 @@ class StateFlusher:
         (a rebalance waits until every record is acknowledged)."""
         return bool(self._held) and (now or self.clock() - self._held_since >= self.interval_s)
 
-    async def write(self) -> Flush:
-        """Write every dirty aircraft's state to the table; the caller holds :attr:`lock`.
-
-        Returns the held records, to be given to :meth:`deliver`.
-        """
-        written = await self._write_with_retry()
-        held, self._held = self._held, []
-        self.flushes += 1
-        self.written += written
-        return Flush(held, written)
-
-    async def deliver(self, flush: Flush) -> int:
-        """Wait until the producer delivered the changelog records, then acknowledge.
-
-        Any later flush's :meth:`deliver` also waits for this one's records (a producer
-        flush covers everything sent before it), so acknowledgements are never early.
-        Returns the number of aircraft the flush wrote.
-        """
-        await self.producer_flush()
-        for ev in flush.records:
+    async def flush(self) -> int:
+        """Write every aircraft dirty now, deliver the changelog, then acknowledge the records
+        held now; returns the aircraft written."""
+        async with self.lock:
+            held, self._held = self._held, []
+            todo = self.adapter.dirty_aircraft()
+        deliveries: list[Any] = []
+        written: list[str] = []
+        try:
+            for i in range(0, len(todo), self.chunk):
+                if i:
+                    await asyncio.sleep(self.pause_s)
+                async with self.lock:
+                    written += await self._write_with_retry(todo[i : i + self.chunk], deliveries)
+            await self.producer_flush()
+            failed = sum(1 for d in deliveries if not d.delivered())
+            if failed:
+                raise RuntimeError(f"{failed} state changelog batches were not delivered")
+        except BaseException:
+            # Not acknowledged, so not committed: the records stay held, and the next tick
+            # writes this flush's aircraft again (writing a state twice is harmless).
+            async with self.lock:
+                self.adapter.mark_dirty(written)
+                self._held[:0] = held
+                self._held_since = -float("inf")
+            raise
+        self._persist(deliveries)
+        for ev in held:
             if ev.ack() and self.on_acked is not None:  # True when this was the last reference
                 self.on_acked(ev)
-        return flush.written
-
-    async def flush(self) -> int:
-        """Both steps, taking :attr:`lock` for the first; returns the aircraft written."""
-        async with self.lock:
-            f = await self.write()
-        return await self.deliver(f)
+        self.flushes += 1
+        self.written += len(written)
+        return len(written)
 
     def forget(self, partitions: set[int]) -> None:
         """Partitions moved away: no more writes under their events."""
         for p in partitions:
             self._latest.pop(p, None)
 
-    async def _write_with_retry(self) -> int:
+    async def _write_with_retry(self, icaos: list[str], deliveries: list[Any]) -> list[str]:
+        """Write these aircraft (those still dirty) and send their changelog; returns them."""
         delay = 0.1
         for attempt in range(WRITE_RETRIES):
+            writes = self.adapter.flush_state(icaos, self.scopes(self._latest.values()))
             try:
-                return int(self.adapter.flush_state(self.scopes(self._latest.values())))
+                if self.send_changelog is not None and writes:
+                    deliveries.extend(await self.send_changelog(writes))
+                return [key.decode() for _, key, _ in writes]
             except Exception as exc:
+                # The store already holds these states (writing them again is harmless); the
+                # changelog may not, so they are dirty until a send succeeds.
+                self.adapter.mark_dirty(key.decode() for _, key, _ in writes)
                 if attempt == WRITE_RETRIES - 1:
                     raise
-                log.warning("state table write failed (%r); retrying in %.1f s", exc, delay)
+                log.warning("state changelog write failed (%r); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, WRITE_BACKOFF_MAX_S)
-        return 0
+        return []
+
+    def _persist(self, deliveries: list[Any]) -> None:
+        """Record the newest delivered changelog offset per partition in the store, as Faust's
+        own changelog callback does: a RocksDB store resumes recovery from there."""
+        if self.persist_offset is None:
+            return
+        newest: dict[int, int] = {}
+        for d in deliveries:
+            newest[d.partition] = max(newest.get(d.partition, -1), d.last_offset())
+        for partition, offset in newest.items():
+            self.persist_offset(partition, offset)

@@ -24,7 +24,7 @@ de-duplicates, and positions the state already holds are refused as late or dupl
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,30 +122,44 @@ class TrackAdapter:
         """Aircraft whose state the table does not have yet."""
         return len(self._dirty)
 
-    def flush_state(self, in_partition: PartitionScope | None = None) -> int:
-        """Write the current state of every dirty aircraft to the table; returns how many.
+    def dirty_aircraft(self) -> list[str]:
+        """The aircraft dirty now, in a stable order (a flush writes exactly these)."""
+        return sorted(self._dirty)
 
-        Call it only when every alert the engine has produced so far is acknowledged by
-        Kafka. ``in_partition(p)`` gives a context in which a table write lands in partition
-        ``p`` (Faust's RocksDB store files a write under the partition of the "current
-        event"), or None when the caller has no event of ``p``: those aircraft stay dirty
-        until it has. None for ``in_partition`` writes everything (a plain dict table).
+    def mark_dirty(self, icaos: Iterable[str]) -> None:
+        """These aircraft's writes did not reach the changelog: write them again."""
+        self._dirty.update(icaos)
+
+    def flush_state(self, icaos: Iterable[str] | None = None,
+                    in_partition: PartitionScope | None = None) -> list[tuple[int, bytes, bytes | None]]:
+        """Write the current state of dirty aircraft (all, or those of ``icaos``) to the table.
+
+        Returns the writes as (partition, key, value or None for a deletion), for the caller's
+        changelog. Call it only when every alert the engine has produced so far is
+        acknowledged by Kafka. ``in_partition(p)`` gives a context in which a table write
+        lands in partition ``p`` (Faust's RocksDB store files a write under the partition of
+        the "current event"), or None when the caller has no event of ``p``: those aircraft
+        stay dirty until it has. None for ``in_partition`` writes everything (a plain dict).
         """
-        written = 0
-        for icao in list(self._dirty):
-            scope = in_partition(partition_for(icao, self.partitions)) if in_partition else nullcontext()
+        writes: list[tuple[int, bytes, bytes | None]] = []
+        for icao in list(self._dirty if icaos is None else icaos):
+            if icao not in self._dirty:  # written since, or its partition moved away
+                continue
+            partition = partition_for(icao, self.partitions)
+            scope = in_partition(partition) if in_partition else nullcontext()
             if scope is None:
                 continue
             state = self.engine.export_state(icao)
             key = icao.encode()
+            value = None if state is None else orjson.dumps(state)
             with scope:
-                if state is None:
+                if value is None:
                     self.table.pop(key, None)
                 else:
-                    self.table[key] = orjson.dumps(state)
+                    self.table[key] = value
             self._dirty.discard(icao)  # only once written: a failed write is retried, not lost
-            written += 1
-        return written
+            writes.append((partition, key, value))
+        return writes
 
     def _restore(self, icao: str) -> None:
         # A dirty aircraft's truth is the engine: either it is there, or it was evicted and the

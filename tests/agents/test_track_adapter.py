@@ -73,12 +73,28 @@ def test_state_reaches_the_table_only_in_a_flush(make_engine, stream) -> None:
     run(adapter, stream[: len(stream) // 2])
     aircraft = adapter.engine.aircraft()
     assert table == {} and adapter.dirty == len(aircraft) > 0
-    assert adapter.flush_state() == len(aircraft)
+    assert adapter.dirty_aircraft() == sorted(aircraft)
+    writes = adapter.flush_state()
     assert adapter.dirty == 0
     assert set(table) == {icao.encode() for icao in aircraft}
     for key, raw in table.items():
         assert orjson.loads(raw) == adapter.engine.export_state(key.decode())
-    assert adapter.flush_state() == 0  # nothing changed since
+    # what the changelog gets: exactly the table's writes, each with its key's partition
+    assert {key: value for _p, key, value in writes} == table
+    assert all(p == partition_for(key.decode(), PARTITIONS) for p, key, _v in writes)
+    assert adapter.flush_state() == []  # nothing changed since
+
+
+def test_a_flush_of_some_aircraft_leaves_the_others_dirty(make_engine, dal1812, boe004) -> None:
+    table: dict[bytes, bytes] = {}
+    adapter = TrackAdapter(make_engine(), table, PARTITIONS)
+    run(adapter, records(dal1812[:30] + boe004[:30]))
+    first, *rest = adapter.dirty_aircraft()
+    assert rest, "both aircraft are dirty"
+    assert [key for _p, key, _v in adapter.flush_state([first, "abcdef"])] == [first.encode()]  # not dirty: skipped
+    assert adapter.dirty_aircraft() == rest and set(table) == {first.encode()}
+    adapter.mark_dirty([first])  # e.g. its changelog record was not delivered
+    assert adapter.dirty_aircraft() == sorted([first, *rest])
 
 
 @pytest.mark.parametrize(("flush_every", "crash_every"), [(1, 2), (2, 5), (3, 4), (7, 16)])
@@ -134,8 +150,8 @@ def test_writes_wait_for_a_partition_scope(make_engine, dal1812) -> None:
     adapter = TrackAdapter(make_engine(), table, PARTITIONS)
     part = partition_for("ac671b", PARTITIONS)
     adapter.handle([(part, encode_position_batch(dal1812[:20]))], now=2e9)
-    assert adapter.flush_state(lambda p: None) == 0 and adapter.dirty == 1 and table == {}
-    assert adapter.flush_state(lambda p: nullcontext() if p == part else None) == 1
+    assert adapter.flush_state(None, lambda p: None) == [] and adapter.dirty == 1 and table == {}
+    assert len(adapter.flush_state(None, lambda p: nullcontext() if p == part else None)) == 1
     assert adapter.dirty == 0 and b"ac671b" in table
 
 
