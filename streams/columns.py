@@ -2,8 +2,9 @@
 
 This module owns :class:`PositionColumns`, one numpy array per field of
 :class:`~streams.records.Position` (NaN for an unknown number, -1 for an unknown
-``on_ground``, None for a missing string), and its conversions to and from lists of
-positions. The worker decodes ``position-batch.v2`` records straight into columns and the
+``on_ground``, None for a missing string; a callsign is None or trimmed and non-empty, as
+validation leaves it, so the engine tests it as a column), and its conversions to and from
+lists of positions. The worker decodes ``position-batch.v2`` records straight into columns and the
 engine runs on them, so no per-position Python object exists on the hot path; one is made
 only for a position that is rejected or held in exported state. It does no I/O.
 """
@@ -35,6 +36,11 @@ def objects(items: Sequence[Any]) -> OBJ:
     arr = np.empty(len(items), dtype=object)
     arr[:] = items
     return arr
+
+
+def _callsign(c: str | None) -> str | None:
+    """Blank is unknown: what ``check_callsign`` makes of it, for positions built by hand."""
+    return (c.strip() or None) if isinstance(c, str) else None
 
 
 def _opt(x: float) -> float | None:
@@ -89,7 +95,7 @@ class PositionColumns:
             vertical_rate_fpm=floats("vertical_rate_fpm"),
             on_ground=np.fromiter((-1 if p.on_ground is None else int(p.on_ground) for p in positions),
                                   dtype=np.int8, count=n),
-            callsign=objects([p.callsign for p in positions]),
+            callsign=objects([_callsign(p.callsign) for p in positions]),
             squawk=objects([p.squawk for p in positions]),
             source=objects([p.source for p in positions]),
             receiver=objects([p.receiver for p in positions]),

@@ -345,10 +345,12 @@ class Engine:
         self._released_slots = np.empty(0, dtype=np.int64)
         if not mask.any():
             return
-        rel = self._pend.take(mask)
-        self._pend = self._pend.take(~mask)
-        order = np.lexsort((rel.arrival, rel.t, rel.slot))
-        rel = rel.take(order)
+        idx = np.flatnonzero(mask)
+        p = self._pend
+        # One take of the released rows, already in (slot, time, arrival) order: every take
+        # copies all fifteen columns, six of them object arrays.
+        rel = p.take(idx[np.lexsort((p.arrival[idx], p.t[idx], p.slot[idx]))])
+        self._pend = _Pending.empty() if idx.size == p.size else p.take(~mask)
         n = rel.size
         reason = np.empty(n, dtype=np.int64)
         gs = np.empty(n)
@@ -411,7 +413,7 @@ class Engine:
         self, slot: npt.NDArray[np.int64], cs: npt.NDArray[np.object_], reset: npt.NDArray[np.bool_]
     ) -> None:
         """Remember each aircraft's latest callsign among released positions (sorted by slot)."""
-        has = np.fromiter((bool(c and c.strip()) for c in cs.tolist()), dtype=np.bool_, count=cs.size)
+        has = cs.astype(np.bool_)  # a callsign column holds None or a trimmed, non-empty string
         idx = np.flatnonzero(has)
         latest: dict[int, int] = {}
         if idx.size:
@@ -419,7 +421,7 @@ class Engine:
             last = idx[np.r_[sl[1:] != sl[:-1], True]]  # last position with a callsign, per aircraft
             latest = dict(zip(slot[last].tolist(), last.tolist(), strict=True))
             for s, j in latest.items():
-                self._callsign[s] = str(cs[j]).strip()
+                self._callsign[s] = str(cs[j])
         for j in np.flatnonzero(reset).tolist():
             s = int(slot[j])
             if latest.get(s, -1) < j:  # wiped state, and no callsign heard since
