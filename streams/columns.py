@@ -115,6 +115,48 @@ class PositionColumns:
             return parts[0]
         return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in _ORDER))
 
+    def to_lists(self) -> dict[str, list[Any]]:
+        """One JSON-able list per field (NaN as None), for :meth:`from_lists`."""
+        out: dict[str, list[Any]] = {}
+        for f in _ORDER:
+            a = getattr(self, f)
+            out[f] = [None if x != x else x for x in a.tolist()] if a.dtype == np.float64 else a.tolist()
+        return out
+
+    @classmethod
+    def from_lists(cls, lists: dict[str, list[Any]]) -> PositionColumns:
+        """Columns from :meth:`to_lists` output (a field missing is unknown)."""
+        n = len(lists["icao24"])
+
+        def col(f: str) -> Any:
+            values = lists.get(f)
+            if f in FLOAT_FIELDS:
+                return np.full(n, math.nan) if values is None else np.array(values, dtype=np.float64)
+            if f == "on_ground":
+                return np.full(n, -1, dtype=np.int8) if values is None else np.array(values, dtype=np.int8)
+            return objects([None] * n if values is None else values)
+
+        return cls(*(col(f) for f in _ORDER))
+
+    def head(self, n: int) -> PositionColumns:
+        """The first ``n`` rows, as views (no copy)."""
+        return PositionColumns(*(getattr(self, f)[:n] for f in _ORDER))
+
+    def grown(self, cap: int) -> PositionColumns:
+        """A copy with room for ``cap`` rows (rows beyond ``len`` are uninitialised)."""
+        def grow(a: Any) -> Any:
+            out = np.empty(cap, dtype=a.dtype)
+            out[: a.shape[0]] = a
+            return out
+
+        return PositionColumns(*(grow(getattr(self, f)) for f in _ORDER))
+
+    def put(self, at: int, rows: PositionColumns) -> None:
+        """Write ``rows`` over rows ``at``... of these columns, in place."""
+        k = len(rows)
+        for f in _ORDER:
+            getattr(self, f)[at : at + k] = getattr(rows, f)
+
     def position(self, i: int) -> Position:
         og = int(self.on_ground[i])
         return Position(

@@ -29,15 +29,15 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# 5 s between flushes: a flush writes each changed aircraft once (~60 us of CPU each, state
-# export and changelog record included), so 20,000 aircraft cost ~0.25 s of CPU a second
-# instead of 1.2 s at 1 s; a crash re-reads at most ~5 s of input (plus Faust's 2 s commit
-# interval), which the idempotent sinks absorb. A rebalance does not wait for it (``due``).
+# 5 s between flushes: a flush writes each changed aircraft once (~15-25 us of CPU each,
+# state export and changelog record included), so 20,000 aircraft cost ~0.1 s of CPU a
+# second instead of 0.5 s at 1 s; a crash re-reads at most ~5 s of input (plus Faust's 2 s
+# commit interval), which the idempotent sinks absorb. A rebalance does not wait for it.
 STATE_FLUSH_S = 5.0
-# 250 aircraft per chunk (~15 ms under the lock, ~370 KB of changelog), then a 20 ms pause:
-# a batch waits at most one chunk behind a flush, and the changelog reaches the producer at
-# ~20 MB/s at most, so alerts are not queued behind a burst of it (10,000 aircraft in one go
-# held alerts back for seconds). 20,000 aircraft take ~3 s of a 5 s interval.
+# 250 aircraft per chunk (~5 ms under the lock, 150-350 KB of changelog), then a 20 ms
+# pause: a batch waits at most one chunk behind a flush, and the changelog reaches the
+# producer at ~15 MB/s at most, so alerts are not queued behind a burst of it (10,000
+# aircraft in one go held alerts back for seconds). 20,000 aircraft take ~2 s of 5.
 STATE_CHUNK = 250
 STATE_CHUNK_PAUSE_S = 0.02
 # While the broker restarts, the producer has no partition metadata and a changelog write

@@ -24,6 +24,7 @@ de-duplicates, and positions the state already holds are refused as late or dupl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from streams.columns import PositionColumns
 from streams.records import DeadLetter
 from streams.sources.base import OVERSIZE_RAW_PREFIX
 from streams.topics import partition_for
+
+log = logging.getLogger(__name__)
 
 PartitionScope = Callable[[int], AbstractContextManager[Any] | None]
 
@@ -142,16 +145,17 @@ class TrackAdapter:
         stay dirty until it has. None for ``in_partition`` writes everything (a plain dict).
         """
         writes: list[tuple[int, bytes, bytes | None]] = []
+        todo: list[tuple[str, int, AbstractContextManager[Any]]] = []
         for icao in list(self._dirty if icaos is None else icaos):
             if icao not in self._dirty:  # written since, or its partition moved away
                 continue
             partition = partition_for(icao, self.partitions)
             scope = in_partition(partition) if in_partition else nullcontext()
-            if scope is None:
-                continue
-            state = self.engine.export_state(icao)
+            if scope is not None:
+                todo.append((icao, partition, scope))
+        states = self.engine.export_states_bytes([icao for icao, _p, _s in todo])
+        for (icao, partition, scope), value in zip(todo, states, strict=True):
             key = icao.encode()
-            value = None if state is None else orjson.dumps(state)
             with scope:
                 if value is None:
                     self.table.pop(key, None)
@@ -167,7 +171,10 @@ class TrackAdapter:
         if icao not in self._dirty:
             raw = self.table.get(icao.encode())
             if raw:
-                self.engine.import_state(icao, orjson.loads(raw))
+                try:
+                    self.engine.import_state_bytes(icao, bytes(raw))
+                except ValueError as exc:  # e.g. written before the user fences changed
+                    log.warning("state of %s not restored, its track starts afresh: %s", icao, exc)
         self._known.add(icao)
 
     def forget_partitions(self, partitions: set[int]) -> int:
@@ -178,9 +185,8 @@ class TrackAdapter:
         the next owner re-derives that when its stream time passes the same point.
         """
         gone = [icao for icao in self._known if partition_for(icao, self.partitions) in partitions]
-        for icao in gone:
-            self.engine.drop_state(icao)
-            self._known.discard(icao)
+        self.engine.drop_states(gone)
+        self._known.difference_update(gone)
         self._dirty = {icao for icao in self._dirty if partition_for(icao, self.partitions) not in partitions}
         for p in partitions:
             self._partition_time.pop(p, None)

@@ -8,7 +8,8 @@ every accepted position of the batch with ONE call to :meth:`Geofence.score`, ru
 track/alert kernel, and builds the ``track.v1`` and ``alert.v1`` documents. Per-aircraft
 state is a row of float arrays (see :mod:`streams.core.kernels`) plus a callsign and any
 buffered positions; :meth:`Engine.export_state` / :meth:`Engine.import_state` turn it into
-plain JSON-able dicts for Faust's changelog-backed tables.
+plain JSON-able dicts, and :meth:`Engine.export_state_bytes` / :meth:`Engine.import_state_bytes`
+into the compact bytes the worker's changelog-backed table keeps.
 
 Time is event time only. :meth:`Engine.advance` is driven by the caller's watermark, never
 by the wall clock, so a replay gives the same alerts (same ids) every time, whatever the
@@ -17,6 +18,7 @@ batch sizes, and a restart from exported state continues identically.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from streams.columns import PositionColumns
 from streams.core import kernels as K
@@ -36,6 +39,7 @@ from streams.records import Position
 
 TRACK_SCHEMA = "track.v1"
 STATE_VERSION = 1
+_STATE_MAGIC = b"SKYS"  # a binary state (export_state_bytes); a JSON one starts with "{"
 
 F64 = npt.NDArray[np.float64]
 
@@ -131,6 +135,10 @@ class Engine:
         self.alert_zones: list[str] = [SOVEREIGN_ZONE, *self.fence_names]
         self._nzb = len(self.zone_bin_names)
         self._nbins = self._nzb + len(self.fence_names)
+        # What a binary state's rows mean: the kernels' columns and this engine's zones and fences.
+        self._layout = hashlib.sha1(orjson.dumps([sorted(_T_NAMES.items()), sorted(_A_NAMES.items()), K.T_ZT0,
+                                                  self.zone_bin_names, self.alert_zones, self.fence_names]),
+                                    usedforsecurity=False).digest()[:8]
         self._cap = 0
         self._T: F64 = K.new_track_rows(0, self._nbins)
         self._A: F64 = K.new_alert_rows(0, len(self.alert_zones))
@@ -143,7 +151,7 @@ class Engine:
         self._used = np.zeros(0, dtype=np.bool_)
         self._next_sweep = -math.inf
         self._grow(_INITIAL_CAPACITY)
-        self._pend = _Pending.empty()
+        self._pend = _Reorder()
         self._released_slots = np.empty(0, dtype=np.int64)
         self._arrival = 0
         self.totals: Counter[str] = Counter()
@@ -156,9 +164,8 @@ class Engine:
         out.counters["positions_in"] += len(cols)
         if len(cols):
             incoming = self._admit(cols, out)
-            self._pend = _Pending.concat(self._pend, incoming)
-            horizon = self._T[self._pend.slot, K.T_SEEN_MAX] - self.config.reorder_tolerance_s
-            self._release(self._pend.t <= horizon, out)
+            self._pend.add(incoming)
+            self._release(self._pend.releasable(self._T, -math.inf, self.config.reorder_tolerance_s), out)
             # Buffered positions are state too: an aircraft whose position only entered the
             # reorder buffer must still be exported, or a restart would lose that position.
             held = np.setdiff1d(incoming.slot, self._released_slots)
@@ -179,7 +186,7 @@ class Engine:
         # judges silence from there, so it never times out an aircraft with a buffered position.
         horizon = now - self.config.reorder_tolerance_s
         if self._pend.size:
-            self._release(self._pend.t <= horizon, out)
+            self._release(self._pend.releasable(self._T, horizon, math.inf), out)
         if horizon >= self._next_sweep:
             self._next_sweep = horizon + self.config.sweep_interval_s
             used = np.flatnonzero(self._used).astype(np.int64)
@@ -204,7 +211,7 @@ class Engine:
         """Release every buffered position (end of a replay); no timeouts, no eviction."""
         out = EngineOutput()
         if self._pend.size:
-            self._release(np.ones(self._pend.size, dtype=np.bool_), out)
+            self._release(self._pend.rows()[1].copy(), out)
         self._finish(out)
         return out
 
@@ -234,7 +241,7 @@ class Engine:
         for z, zname in enumerate(self.alert_zones):
             arow = _json_row(A[z])
             zones[zname] = {name: arow[c] for c, name in _A_NAMES.items()}
-        pending = [self._pend.cols.position(i).to_dict() for i in np.flatnonzero(self._pend.slot == s).tolist()]
+        pending = [self._pend.position(i).to_dict() for i in self._pend.of_slot(s)]
         cpa = self._cpa_desc[s]
         return {
             "v": STATE_VERSION,
@@ -247,6 +254,58 @@ class Engine:
             "cpa_description": None if cpa is None else [_enc(cpa[0]), cpa[1]],
             "pending": pending,
         }
+
+    def export_state_bytes(self, icao24: str) -> bytes | None:
+        """The state the worker's table keeps: :meth:`export_state`'s content, compact.
+
+        The rows as raw float64 (NaN and inf exact) behind a magic and this engine's layout
+        signature, then callsign, place description and buffered positions as JSON. A state
+        flush writes every changed aircraft: this is ~10x cheaper to build than the named
+        JSON form and 2-3x smaller on the changelog topic.
+        """
+        return self.export_states_bytes([icao24])[0]
+
+    def export_states_bytes(self, icaos: Sequence[str]) -> list[bytes | None]:
+        """:meth:`export_state_bytes` of many aircraft, their buffered positions read in one pass."""
+        slots = [self._slot.get(i) for i in icaos]
+        rows = [self._pend.of_slot(s) if s is not None else [] for s in slots]
+        ends = np.cumsum([len(r) for r in rows]).tolist()
+        flat = [i for r in rows for i in r]
+        lists = self._pend.columns(flat).to_lists() if flat else {}
+        out: list[bytes | None] = []
+        start = 0
+        for s, end in zip(slots, ends, strict=True):
+            if s is None:
+                out.append(None)
+                continue
+            cpa = self._cpa_desc[s]
+            pending = {f: v[start:end] for f, v in lists.items()} if end > start else None  # one list per field
+            start = end
+            tail = orjson.dumps([self._callsign[s], None if cpa is None else [_enc(cpa[0]), cpa[1]], pending])
+            out.append(b"".join((_STATE_MAGIC, self._layout, self._T[s].tobytes(), self._A[s].tobytes(), tail)))
+        return out
+
+    def import_state_bytes(self, icao24: str, data: bytes) -> None:
+        """Restore one aircraft from :meth:`export_state_bytes` (or JSON :meth:`export_state`)
+        output. Raises ValueError for a state this engine cannot read (another layout: the
+        engine's columns, zones or user fences changed since it was written)."""
+        if data[:1] == b"{":
+            self.import_state(icao24, orjson.loads(data))
+            return
+        head = len(_STATE_MAGIC) + len(self._layout)
+        nt, na = self._T.shape[1] * 8, self._A.shape[1] * self._A.shape[2] * 8
+        if data[: len(_STATE_MAGIC)] != _STATE_MAGIC or data[len(_STATE_MAGIC) : head] != self._layout:
+            raise ValueError(f"state of {icao24} has another layout than this engine's (columns, zones or fences)")
+        if len(data) < head + nt + na:
+            raise ValueError(f"state of {icao24} is truncated ({len(data)} bytes)")
+        callsign, cpa, pending = orjson.loads(data[head + nt + na :])
+        if icao24 in self._slot:
+            self._drop(icao24)
+        s = self._alloc(icao24)
+        self._T[s] = np.frombuffer(data, dtype=np.float64, count=self._T.shape[1], offset=head)
+        self._A[s] = np.frombuffer(data, dtype=np.float64, count=na // 8, offset=head + nt).reshape(self._A.shape[1:])
+        buffered = PositionColumns.from_lists(pending) if pending else PositionColumns.empty()
+        self._restore_rest(s, callsign, cpa, buffered)
 
     def import_state(self, icao24: str, state: dict[str, Any]) -> None:
         """Restore one aircraft from :meth:`export_state` output (replaces what is there)."""
@@ -269,19 +328,22 @@ class Engine:
                 for c, name in _A_NAMES.items():
                     if name in zs:
                         self._A[s, z, c] = _dec(zs[name])
-        self._callsign[s] = state.get("callsign")
-        cpa = state.get("cpa_description")
+        pending = PositionColumns.from_positions([Position.from_dict(d) for d in state.get("pending", ())])
+        self._restore_rest(s, state.get("callsign"), state.get("cpa_description"), pending)
+
+    def _restore_rest(self, s: int, callsign: str | None, cpa: Any, pending: PositionColumns) -> None:
+        """Callsign, cached place description and buffered positions of a restored slot."""
+        self._callsign[s] = callsign
         self._cpa_desc[s] = None if cpa is None else (_dec(cpa[0]), cpa[1])
-        pending = [Position.from_dict(d) for d in state.get("pending", ())]
-        if pending:
+        if len(pending):
             n = len(pending)
             inc = _Pending.of(
                 np.full(n, s, dtype=np.int64),
                 np.arange(self._arrival, self._arrival + n, dtype=np.int64),
-                PositionColumns.from_positions(pending),
+                pending,
             )
             self._arrival += n
-            self._pend = _Pending.concat(self._pend, inc)
+            self._pend.add(inc)
 
     def warm(self) -> int:
         """Run a scratch engine over a short synthetic crossing into Mexico; returns its alerts.
@@ -304,8 +366,14 @@ class Engine:
 
     def drop_state(self, icao24: str) -> None:
         """Forget one aircraft (e.g. its partition was reassigned to another worker)."""
-        if icao24 in self._slot:
-            self._drop(icao24)
+        self.drop_states([icao24])
+
+    def drop_states(self, icaos: Sequence[str]) -> None:
+        """Forget these aircraft (a rebalance moves thousands at once: one pass of the buffer)."""
+        slots = [self._slot[i] for i in icaos if i in self._slot]
+        self._pend.drop_slots(np.array(slots, dtype=np.int64))
+        for s in slots:
+            self._free_slot(s)
 
     # ================================================================== batch pipeline
     def _admit(self, cols: PositionColumns, out: EngineOutput) -> _Pending:
@@ -340,18 +408,15 @@ class Engine:
         self._arrival += n
         return _Pending.of(ks, arrival, cols)
 
-    def _release(self, mask: npt.NDArray[np.bool_], out: EngineOutput) -> None:
+    def _release(self, mask: npt.NDArray[np.bool_] | None, out: EngineOutput) -> None:
         """Run gate → geofence → track/alert kernels over the released pending positions."""
         self._released_slots = np.empty(0, dtype=np.int64)
-        if not mask.any():
+        if mask is None:
             return
-        idx = np.flatnonzero(mask)
-        p = self._pend
-        # One take of the released rows, already in (slot, time, arrival) order: every take
-        # copies all fifteen columns, six of them object arrays.
-        rel = p.take(idx[np.lexsort((p.arrival[idx], p.t[idx], p.slot[idx]))])
-        self._pend = _Pending.empty() if idx.size == p.size else p.take(~mask)
+        rel = self._pend.pop(mask)
         n = rel.size
+        if not n:
+            return
         reason = np.empty(n, dtype=np.int64)
         gs = np.empty(n)
         trk = np.empty(n)
@@ -661,10 +726,7 @@ class Engine:
         self._free.append(s)
 
     def _drop(self, icao24: str) -> None:
-        s = self._slot[icao24]
-        if self._pend.size:
-            self._pend = self._pend.take(self._pend.slot != s)
-        self._free_slot(s)
+        self.drop_states([icao24])
 
 
 @dataclass(slots=True)
@@ -721,6 +783,24 @@ class _Pending:
     def take(self, idx: npt.NDArray[Any]) -> _Pending:
         return _Pending(self.slot[idx], self.arrival[idx], self.cols.take(idx), self.alt[idx], self.ground[idx])
 
+    def grown(self, cap: int) -> _Pending:
+        """A copy with room for ``cap`` rows (rows beyond ``size`` are uninitialised)."""
+        def grow(a: Any) -> Any:
+            out = np.empty(cap, dtype=a.dtype)
+            out[: a.shape[0]] = a
+            return out
+
+        return _Pending(grow(self.slot), grow(self.arrival), self.cols.grown(cap), grow(self.alt), grow(self.ground))
+
+    def put(self, at: int, rows: _Pending) -> None:
+        """Write ``rows`` over rows ``at``... of this buffer, in place."""
+        k = rows.size
+        self.slot[at : at + k] = rows.slot
+        self.arrival[at : at + k] = rows.arrival
+        self.cols.put(at, rows.cols)
+        self.alt[at : at + k] = rows.alt
+        self.ground[at : at + k] = rows.ground
+
     @classmethod
     def concat(cls, a: _Pending, b: _Pending) -> _Pending:
         if not a.size:
@@ -732,6 +812,109 @@ class _Pending:
             PositionColumns.concat([a.cols, b.cols]), np.concatenate((a.alt, b.alt)),
             np.concatenate((a.ground, b.ground)),
         )  # fmt: skip
+
+
+class _Reorder:
+    """The reorder buffer, sized so that a batch costs what it adds and releases, not what
+    the buffer holds: rows are appended into spare capacity, released or dropped rows are
+    only marked dead, and the live rows are compacted once dead ones are the majority. At a
+    2 s tolerance on a 20,000 positions/s feed it holds ~40,000 positions; copying them all
+    twice per 10 ms batch made the engine fall behind the feed."""
+
+    # Compaction and growth start at this many rows: below it, copies cost nothing.
+    _MIN_ROWS = 1024
+
+    def __init__(self) -> None:
+        self._buf = _Pending.empty()
+        self._alive = np.zeros(0, dtype=np.bool_)
+        self._n = 0
+        self._dead = 0
+        self._by_slot: tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]] | None = None
+
+    @property
+    def size(self) -> int:
+        return self._n - self._dead
+
+    def rows(self) -> tuple[_Pending, npt.NDArray[np.bool_]]:
+        """Every row (views, not copies) and which of them are still pending."""
+        b, n = self._buf, self._n
+        return _Pending(b.slot[:n], b.arrival[:n], b.cols.head(n), b.alt[:n], b.ground[:n]), self._alive[:n]
+
+    def add(self, inc: _Pending) -> None:
+        k = inc.size
+        if not k:
+            return
+        if self._n + k > self._buf.size:
+            live, alive = self.rows()
+            keep = live.take(alive)
+            cap = max(self._MIN_ROWS, 2 * (keep.size + k))
+            self._buf = _Pending.concat(keep, inc).grown(cap)
+            self._n = keep.size + k
+            self._alive = np.zeros(cap, dtype=np.bool_)
+            self._alive[: self._n] = True
+            self._dead = 0
+        else:
+            self._buf.put(self._n, inc)
+            self._alive[self._n : self._n + k] = True
+            self._n += k
+        self._by_slot = None
+
+    def releasable(self, T: F64, horizon: float, tolerance: float) -> npt.NDArray[np.bool_] | None:
+        """Mask (over :meth:`rows`) of the pending rows that may leave: older than ``horizon``,
+        or ``tolerance`` older than their aircraft's newest position; None if there are none."""
+        n = self._n
+        mask = np.empty(n, dtype=np.bool_)
+        b = self._buf
+        if not K.releasable(b.cols.event_time[:n], b.slot[:n], self._alive[:n], T, horizon, tolerance, mask):
+            return None
+        return mask
+
+    def pop(self, mask: npt.NDArray[np.bool_]) -> _Pending:
+        """Rows where ``mask`` (over :meth:`rows`) is set, no longer pending, sorted by
+        (slot, event time, arrival)."""
+        idx = np.flatnonzero(mask & self._alive[: self._n])
+        b = self._buf
+        rel = b.take(idx[np.lexsort((b.arrival[idx], b.cols.event_time[idx], b.slot[idx]))])
+        self._kill(idx)
+        return rel
+
+    def drop_slots(self, slots: npt.NDArray[np.int64]) -> None:
+        """Forget the pending rows of these aircraft slots."""
+        if self.size:
+            self._kill(np.flatnonzero(self._alive[: self._n] & np.isin(self._buf.slot[: self._n], slots)))
+
+    def of_slot(self, s: int) -> list[int]:
+        """Buffer indices of slot ``s``'s pending rows, in arrival order (indexed once per
+        change of the buffer: a state flush asks for thousands of slots in a row)."""
+        if self._by_slot is None:
+            idx = np.flatnonzero(self._alive[: self._n])
+            order = idx[np.argsort(self._buf.slot[idx], kind="stable")]
+            self._by_slot = (self._buf.slot[order], order)
+        sorted_slots, order = self._by_slot
+        lo, hi = np.searchsorted(sorted_slots, [s, s + 1])
+        return order[lo:hi].tolist()
+
+    def position(self, i: int) -> Position:
+        return self._buf.cols.position(i)
+
+    def columns(self, rows: list[int]) -> PositionColumns:
+        return self._buf.cols.take(np.array(rows, dtype=np.intp))
+
+    def _kill(self, idx: npt.NDArray[np.intp]) -> None:
+        if not idx.size:
+            return
+        self._alive[idx] = False
+        self._dead += int(idx.size)
+        self._by_slot = None
+        if self._dead == self._n:
+            self._n = self._dead = 0
+        elif self._n > self._MIN_ROWS and self._dead * 2 > self._n:
+            live, alive = self.rows()
+            keep = live.take(alive)
+            self._buf.put(0, keep)
+            self._n, self._dead = keep.size, 0
+            self._alive[:] = False
+            self._alive[: self._n] = True
 
 
 def _json_row(row: F64) -> list[Any]:

@@ -9,7 +9,8 @@ left behind:
 - :func:`track_step`: gap splitting into segments, per-segment statistics (closest approach,
   time in each zone), and the per-aircraft, per-zone alert state machine with hysteresis,
   minimum dwell, throttled updates and timeouts;
-- :func:`sweep`: event-time timeouts and segment closing for aircraft that went silent.
+- :func:`sweep`: event-time timeouts and segment closing for aircraft that went silent;
+- :func:`releasable`: which positions of the reorder buffer have waited long enough.
 
 State lives in plain float64 arrays (one row per aircraft slot; column indices below), so
 it can be exported as JSON and restored bit-for-bit. Kernels never allocate objects, do no
@@ -629,6 +630,23 @@ def track_step(
                     A[s, z, A_EMIT_D] = A[s, z, A_BEST_D]
                     A[s, z, A_EMIT_T] = ti
     return k, m
+
+
+@njit(cache=True)
+def releasable(t: F64, slot: I64, alive: B1, T: F64, horizon: float, tolerance: float, out: B1) -> int:
+    """Which reorder-buffer rows may leave: alive, and at least ``tolerance`` older than their
+    aircraft's newest position, or older than ``horizon``. Returns how many.
+
+    One pass over the buffer without temporaries: at a 2 s tolerance on a 20,000 positions/s
+    feed the buffer holds ~40,000 rows and is checked every 10 ms batch.
+    """
+    n = 0
+    for i in range(t.shape[0]):
+        ok = alive[i] and (t[i] <= horizon or t[i] <= T[slot[i], T_SEEN_MAX] - tolerance)
+        out[i] = ok
+        if ok:
+            n += 1
+    return n
 
 
 @njit(cache=True)

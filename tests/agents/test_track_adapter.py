@@ -78,7 +78,7 @@ def test_state_reaches_the_table_only_in_a_flush(make_engine, stream) -> None:
     assert adapter.dirty == 0
     assert set(table) == {icao.encode() for icao in aircraft}
     for key, raw in table.items():
-        assert orjson.loads(raw) == adapter.engine.export_state(key.decode())
+        assert raw == adapter.engine.export_state_bytes(key.decode())
     # what the changelog gets: exactly the table's writes, each with its key's partition
     assert {key: value for _p, key, value in writes} == table
     assert all(p == partition_for(key.decode(), PARTITIONS) for p, key, _v in writes)
@@ -171,3 +171,17 @@ def test_bad_records_become_dead_letters_and_good_neighbours_go_on(make_engine, 
     out = adapter.handle([(part, b"not json"), (part, b"x" * 200_000), (part, good)], now=2e9)
     assert [d.reason for d in out.dead_letters] == ["bad_json", "oversize"]
     assert out.positions == 10
+
+
+def test_a_state_the_engine_cannot_read_is_logged_and_the_track_starts_afresh(make_engine, dal1812, caplog) -> None:
+    written = TrackAdapter(make_engine(), {}, PARTITIONS)
+    part = partition_for("ac671b", PARTITIONS)
+    written.handle([(part, encode_position_batch(dal1812[:40]))], now=2e9)
+    raw = written.engine.export_state_bytes("ac671b")
+    assert raw is not None
+    table = {b"ac671b": raw[:4] + b"otherlay" + raw[12:]}  # as if another engine layout wrote it
+    adapter = TrackAdapter(make_engine(), table, PARTITIONS)
+    out = adapter.handle([(part, encode_position_batch(dal1812[40:41]))], now=2e9)
+    assert out.positions == 1 and "state of ac671b not restored" in caplog.text
+    state = adapter.engine.export_state("ac671b")
+    assert state is not None and len(state["pending"]) == 1  # a fresh track: only the new position

@@ -142,18 +142,54 @@ def test_batch_size_does_not_change_alerts(make, dal1812, boe004, batch, advance
     )
 
 
+@pytest.mark.parametrize("form", ["json", "bytes"])
 @pytest.mark.parametrize("cut", [60, 70, 88, 95, 1500])
-def test_restart_from_exported_state_continues_identically(make, dal1812, cut):
+def test_restart_from_exported_state_continues_identically(make, dal1812, cut, form):
     whole = run(make(), dal1812, batch=10, advance=True, close=True)
     first = make()
     out = run_partial(first, dal1812[:cut])
-    saved = {icao: orjson.dumps(first.export_state(icao)) for icao in first.aircraft()}
+    if form == "json":
+        saved = {icao: orjson.dumps(first.export_state(icao)) for icao in first.aircraft()}
+    else:
+        saved = {icao: first.export_state_bytes(icao) for icao in first.aircraft()}
     assert first.pending_count > 0 or cut == 1500  # the reorder buffer travels too
     second = make()
     for icao, raw in saved.items():
-        second.import_state(icao, orjson.loads(raw))
+        second.import_state_bytes(icao, raw)  # reads both forms
+    assert {i: second.export_state(i) for i in second.aircraft()} == {i: first.export_state(i) for i in saved}
     out.extend(run(second, dal1812[cut:], batch=10, advance=True, close=True))
     assert by_id(out.alerts) == by_id(whole.alerts)
+
+
+def test_binary_state_is_compact_and_refused_by_another_layout(make, dal1812, geofence, classifier, places):
+    e = make()
+    run_partial(e, dal1812[:70])
+    raw = e.export_state_bytes("ac671b")
+    assert raw is not None and e.export_state_bytes("000000") is None
+    assert len(raw) * 2 < len(orjson.dumps(e.export_state("ac671b")))
+    with pytest.raises(ValueError, match="truncated"):
+        make().import_state_bytes("ac671b", raw[:100])
+    # An engine with a user fence has another row layout: its rows would be misread.
+    fenced = Engine(EngineConfig(alert_policy="all"), _with_fence(geofence), classifier, places)
+    with pytest.raises(ValueError, match="another layout"):
+        fenced.import_state_bytes("ac671b", raw)
+    fenced.import_state_bytes("ac671b", orjson.dumps(e.export_state("ac671b")))  # named JSON still maps
+    assert fenced.export_state("ac671b")["alert"]["sovereign"] == e.export_state("ac671b")["alert"]["sovereign"]
+
+
+class _FencedGeofence:
+    """The real geofence, claiming one user fence (the engine sizes its rows from the names)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.fence_names = ["test fence"]
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def _with_fence(geofence):
+    return _FencedGeofence(geofence)
 
 
 def run_partial(engine, positions):
