@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from contextlib import nullcontext
 
-import orjson
 import pytest
 
 from streams.agents.track import TrackAdapter
