@@ -64,9 +64,12 @@ def _updates_output(engine: Any, partitions: int) -> tuple[Any, list[dict[str, A
 
         def finish(self, close_all: bool) -> None:
             # like EngineOutput.finish, but the closing track updates (final time in zone) are kept too
+            import orjson
+
             for out in (self.engine.flush(), self.engine.advance(math.inf)):
                 self.result.alerts.extend(out.alerts)
-                updates.extend(out.track_updates)
+                # the adapter's engine hands back its track records (see Engine.track_encoder)
+                updates.extend(orjson.loads(value) for _key, value in out.track_updates)
 
     out = Output(engine, partitions=partitions, keep_tracks=False)
     out.adapter = _Tap(out.adapter, updates)  # type: ignore[assignment]  # duck-typed stand-in

@@ -111,15 +111,19 @@ def murmur2(data: bytes) -> int:
     return h
 
 
-_PARTITION_CACHE: dict[tuple[str, int], int] = {}
+# Per partition count, icao24 -> partition: one small dict entry per aircraft (the string is
+# the caller's own), where a (icao24, partitions) key cost a tuple more, ~60 B an aircraft.
+_PARTITION_CACHE: dict[int, dict[str, int]] = {}
 
 
 def partition_for(icao24: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives key ``icao24`` (cached per aircraft)."""
-    key = (icao24, partitions)
-    p = _PARTITION_CACHE.get(key)
+    cache = _PARTITION_CACHE.get(partitions)
+    if cache is None:
+        cache = _PARTITION_CACHE.setdefault(partitions, {})
+    p = cache.get(icao24)
     if p is None:
         p = (murmur2(icao24.encode()) & 0x7FFFFFFF) % partitions
-        if len(_PARTITION_CACHE) < 1_000_000:  # bound: the world has ~30k aircraft airborne at once
-            _PARTITION_CACHE[key] = p
+        if len(cache) < 1_000_000:  # bound: the world has ~30k aircraft airborne at once
+            cache[icao24] = p
     return p

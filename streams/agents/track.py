@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from streams.codec import BATCH_FORMAT, decode_position_batch
+from streams.codec import BATCH_FORMAT, decode_position_batch, right_sized
 from streams.columns import PositionColumns
 from streams.records import DeadLetter
 from streams.sources.base import OVERSIZE_RAW_PREFIX
@@ -58,17 +58,23 @@ class TrackOutput:
     positions: int = 0
 
 
+def encode_track(doc: dict[str, Any]) -> tuple[bytes, bytes]:
+    """A track.v1 document as its tracks-topic record: (key icao24, JSON value)."""
+    return str(doc["icao24"]).encode(), right_sized(orjson.dumps(doc))
+
+
 class TrackAdapter:
     def __init__(self, engine: Any, table: MutableMapping[bytes, bytes], partitions: int,
                  max_message_bytes: int | None = None) -> None:
         self.engine = engine
+        # Track documents become Kafka records as they are built (see Engine.track_encoder).
+        engine.track_encoder = encode_track
         # Records on the positions topic may come from any producer: one bigger than the
         # input limit is refused before it is parsed (the broker itself allows 10 MiB).
         self.max_message_bytes = max_message_bytes
         self.table = table
         self.partitions = partitions
         self.watermark = float("-inf")
-        self._known: set[str] = set()
         # Highest event time seen per partition. Stream time is the minimum over partitions:
         # partitions are consumed at different paces, and advancing to the fastest one would
         # time out aircraft whose partition is merely behind (they are not silent).
@@ -95,7 +101,8 @@ class TrackAdapter:
                 self._partition_time[partition] = max(self._partition_time.get(partition, latest), latest)
         positions = PositionColumns.concat(parts)
         out.positions = len(positions)
-        for icao in set(positions.icao24.tolist()) - self._known:
+        has = self.engine.has
+        for icao in [x for x in set(positions.icao24.tolist()) if not has(x)]:
             self._restore(icao)
         result = self.engine.process(positions)
         if self._partition_time:
@@ -110,14 +117,11 @@ class TrackAdapter:
                     DeadLetter(reason, pos.input_format, orjson.dumps(pos.to_dict()), source="track-gate",
                                event_time=pos.event_time, extra={"icao24": pos.icao24})
                 )
-        for doc in result.track_updates:
-            out.tracks.append((str(doc["icao24"]).encode(), orjson.dumps(doc)))
+        out.tracks.extend(result.track_updates)
         for doc in result.alerts:
             out.alerts.append((str(doc["icao24"]).encode(), orjson.dumps(doc), doc))
         self._dirty.update(result.touched)
-        self._known.update(result.touched)
         self._dirty.update(result.evicted)
-        self._known.difference_update(result.evicted)
         return out
 
     @property
@@ -175,7 +179,6 @@ class TrackAdapter:
                     self.engine.import_state_bytes(icao, bytes(raw))
                 except ValueError as exc:  # e.g. written before the user fences changed
                     log.warning("state of %s not restored, its track starts afresh: %s", icao, exc)
-        self._known.add(icao)
 
     def forget_partitions(self, partitions: set[int]) -> int:
         """Drop in-memory state of aircraft whose partitions moved to another worker.
@@ -184,9 +187,8 @@ class TrackAdapter:
         what is left is only what it had no partition scope for (a timeout sweep's change):
         the next owner re-derives that when its stream time passes the same point.
         """
-        gone = [icao for icao in self._known if partition_for(icao, self.partitions) in partitions]
+        gone = [icao for icao in self.engine.aircraft() if partition_for(icao, self.partitions) in partitions]
         self.engine.drop_states(gone)
-        self._known.difference_update(gone)
         self._dirty = {icao for icao in self._dirty if partition_for(icao, self.partitions) not in partitions}
         for p in partitions:
             self._partition_time.pop(p, None)

@@ -141,6 +141,12 @@ _CACHE_MAX = 500_000
 _HEX6 = re.compile(r"^[0-9a-f]{6}$")
 
 
+def _normalised(norm: str, given: str) -> str:
+    """``given`` itself when it was already normalised: a classification outlives the batch
+    that made it, and holding the decoded string, not an equal copy, saves ~50 B an aircraft."""
+    return given if norm == given else norm
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """One piece of evidence: its kind, a human-readable detail, and what it points to."""
@@ -356,10 +362,13 @@ class Classifier:
         self._type_ev[type_code] = ev
         return ev
 
-    def classify(self, icao24: str, callsign: str | None = None) -> Classification:
-        """Classify one aircraft; cached per (icao24, callsign)."""
-        icao = icao24.strip().lower()
-        cs = callsign.strip().upper() if callsign and callsign.strip() else None
+    def classify(self, icao24: str, callsign: str | None = None, cache: bool = True) -> Classification:
+        """Classify one aircraft; cached per (icao24, callsign) unless ``cache`` is False
+        (a caller that keeps each aircraft's classification itself, as the engine does)."""
+        icao = _normalised(icao24.strip().lower(), icao24)
+        cs = _normalised(callsign.strip().upper(), callsign) if callsign and callsign.strip() else None
+        if not cache:
+            return self._classify(icao, cs)
         key = (icao, cs)
         hit = self._cache.get(key)
         if hit is not None:

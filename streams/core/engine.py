@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -85,7 +85,8 @@ class EngineOutput:
     ``track_updates``, ``segments_closed``, ``evicted``.
     """
 
-    track_updates: list[dict[str, Any]] = field(default_factory=list)
+    # track.v1 documents, or what :attr:`Engine.track_encoder` made of each.
+    track_updates: list[Any] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     # Every refused position with its reason code (duplicate, implausible_jump, late,
     # invalid_position): nothing is dropped silently; the caller counts / dead-letters them.
@@ -155,6 +156,10 @@ class Engine:
         self._released_slots = np.empty(0, dtype=np.int64)
         self._arrival = 0
         self.totals: Counter[str] = Counter()
+        # When set, each track document is handed to it as soon as it is built and only its
+        # result is kept: a burst (a catch-up releasing 75,000 first positions at once) then
+        # holds 75,000 encoded records, not 75,000 nested dicts at ~10 KB each (seen: 1.1 GB).
+        self.track_encoder: Callable[[dict[str, Any]], Any] | None = None
 
     # ================================================================== public API
     def process(self, batch: Sequence[Position] | PositionColumns) -> EngineOutput:
@@ -223,8 +228,17 @@ class Engine:
     def pending_count(self) -> int:
         return int(self._pend.size)
 
+    @property
+    def pending_capacity(self) -> int:
+        """Rows allocated for the reorder buffer (it grows with a burst and gives it back)."""
+        return self._pend.capacity
+
     def aircraft(self) -> list[str]:
         return list(self._slot)
+
+    def has(self, icao24: str) -> bool:
+        """Whether this aircraft is in state."""
+        return icao24 in self._slot
 
     def export_state(self, icao24: str) -> dict[str, Any] | None:
         """Plain JSON-able state of one aircraft (None if not in state)."""
@@ -571,7 +585,7 @@ class Engine:
             s = int(slots[r])
             self._describe_cpas(slots[r : r + 1], SEG[r : r + 1, :-2])
             callsign = self._callsign_at(ctx, s, int(SEG[r, -1]), before=True)
-            out.track_updates.append(self._track_doc(s, row, closed=True, callsign=callsign))
+            out.track_updates.append(self._encoded(self._track_doc(s, row, closed=True, callsign=callsign)))
             out.counters["segments_closed"] += 1
 
     def _touch(self, slots: npt.NDArray[np.int64], out: EngineOutput) -> None:
@@ -587,9 +601,12 @@ class Engine:
         self._describe_cpas(emit)
         for s in emit.tolist():
             row = self._T[s]
-            out.track_updates.append(self._track_doc(s, row, closed=False))
+            out.track_updates.append(self._encoded(self._track_doc(s, row, closed=False)))
             row[K.T_TRK_EMIT_T] = row[K.T_L_T]
         out.counters["track_updates"] += int(emit.size)
+
+    def _encoded(self, doc: dict[str, Any]) -> Any:
+        return doc if self.track_encoder is None else self.track_encoder(doc)
 
     def _describe_cpas(self, slots: npt.NDArray[np.int64], rows: F64 | None = None) -> None:
         """Refresh the cached place descriptions of the closest approaches, in one lookup."""
@@ -612,7 +629,9 @@ class Engine:
         memo = self._cls[s]
         if memo is not None and memo[0] == callsign:
             return memo[1]
-        cls = self.classifier.classify(icao, callsign)
+        # Uncached: this per-slot memo is the cache, and a second one in the classifier kept
+        # another ~200 B per aircraft alive (its key and dictionary entry).
+        cls = self.classifier.classify(icao, callsign, cache=False)
         self._cls[s] = (callsign, cls)
         return cls
 
@@ -823,6 +842,9 @@ class _Reorder:
 
     # Compaction and growth start at this many rows: below it, copies cost nothing.
     _MIN_ROWS = 1024
+    # Capacity over this many times the live rows is handed back at a compaction; growth
+    # doubles, so a steady feed never shrinks and regrows the buffer in turn.
+    _SHRINK = 8
 
     def __init__(self) -> None:
         self._buf = _Pending.empty()
@@ -834,6 +856,10 @@ class _Reorder:
     @property
     def size(self) -> int:
         return self._n - self._dead
+
+    @property
+    def capacity(self) -> int:
+        return self._buf.size
 
     def rows(self) -> tuple[_Pending, npt.NDArray[np.bool_]]:
         """Every row (views, not copies) and which of them are still pending."""
@@ -906,15 +932,21 @@ class _Reorder:
         self._alive[idx] = False
         self._dead += int(idx.size)
         self._by_slot = None
-        if self._dead == self._n:
-            self._n = self._dead = 0
-        elif self._n > self._MIN_ROWS and self._dead * 2 > self._n:
+        if self._n > self._MIN_ROWS and self._dead * 2 > self._n:
             live, alive = self.rows()
             keep = live.take(alive)
-            self._buf.put(0, keep)
+            if self._buf.size > self._SHRINK * max(self._MIN_ROWS, keep.size):
+                # A burst (a catch-up releasing 100,000 positions) grew the buffer; give it back.
+                cap = 2 * max(self._MIN_ROWS, keep.size)
+                self._buf = keep.grown(cap)
+                self._alive = np.zeros(cap, dtype=np.bool_)
+            else:
+                self._buf.put(0, keep)
+                self._alive[:] = False
             self._n, self._dead = keep.size, 0
-            self._alive[:] = False
             self._alive[: self._n] = True
+        elif self._dead == self._n:
+            self._n = self._dead = 0
 
 
 def _json_row(row: F64) -> list[Any]:

@@ -14,7 +14,7 @@ from contextlib import nullcontext
 
 import pytest
 
-from streams.agents.track import TrackAdapter
+from streams.agents.track import TrackAdapter, encode_track
 from streams.codec import encode_position_batch
 from streams.core.config import EngineConfig
 from streams.core.engine import Engine
@@ -184,3 +184,33 @@ def test_a_state_the_engine_cannot_read_is_logged_and_the_track_starts_afresh(ma
     assert out.positions == 1 and "state of ac671b not restored" in caplog.text
     state = adapter.engine.export_state("ac671b")
     assert state is not None and len(state["pending"]) == 1  # a fresh track: only the new position
+
+
+def test_track_records_are_the_engine_documents_in_right_sized_buffers(make_engine, stream) -> None:
+    """The adapter publishes each track document as (icao24, JSON) in a buffer of its own
+    length: orjson's own buffer is 4-16 KiB whatever the length, so a burst of 75,000 track
+    records held ~600 MB where ~90 MB are needed."""
+    import tracemalloc
+
+    import orjson
+
+    adapter = TrackAdapter(make_engine(), {}, PARTITIONS)
+    reference = TrackAdapter(make_engine(), {}, PARTITIONS)
+    reference.engine.track_encoder = None  # the engine's plain documents
+    records_out, docs = [], []
+    for recs in stream:
+        records_out += adapter.handle(recs, now=2e9).tracks
+        docs += reference.handle(recs, now=2e9).tracks
+    assert records_out and len(records_out) == len(docs)
+    for (key, value), doc in zip(records_out, docs, strict=True):
+        assert key == doc["icao24"].encode()
+        assert orjson.loads(value) == orjson.loads(orjson.dumps(doc))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [encode_track(doc) for doc in docs[:200]]
+        per_record = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    size = sum(len(k) + len(v) for k, v in kept) / len(kept)
+    assert per_record < size + 300, (per_record, size)  # bytes headers and the tuple, not a 4 KiB+ buffer

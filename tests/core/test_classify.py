@@ -190,3 +190,14 @@ def test_watchlist_marks_interest_without_changing_category():
     c = clf.classify("ac671b")
     assert c.watchlisted and c.category == "civil"
     assert ("watchlist", None) in _kinds(c)
+
+
+def test_uncached_classification_equals_cached_and_keeps_the_given_strings(classifier):
+    icao, callsign = "ae01c4", "RCH123"
+    cached = classifier.classify(icao, callsign)
+    fresh = classifier.classify(icao, callsign, cache=False)
+    assert fresh == cached and fresh is not cached
+    # Already normalised input is kept as the very object given (one string per aircraft,
+    # not one more copy in every classification); other input is normalised.
+    assert fresh.icao24 is icao
+    assert classifier.classify(" AE01C4 ", cache=False).icao24 == "ae01c4"

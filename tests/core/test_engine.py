@@ -394,3 +394,35 @@ def test_outputs_validate_against_schemas(make, dal1812, boe004, classifier, geo
     # The schemas do reject what they should.
     bad = dict(outs[0].alerts[0], transition="teleported")
     assert not ALERT_SCHEMA.is_valid(bad)
+
+
+def test_reorder_buffer_gives_back_a_burst(make):
+    """A catch-up buffers 100,000 first positions at once; once they are released the buffer's
+    capacity goes back to a few thousand rows instead of staying at the burst's size."""
+    from streams.records import Position
+
+    e = make(reorder_tolerance_s=2.0)
+    t0 = 1_750_000_000.0
+    burst = [Position(f"{0x500000 + k:06x}", t0 + k * 1e-3, 10.0, float(k % 360 - 180), "test", 35000.0,
+                      ground_speed_kt=450.0, track_deg=90.0) for k in range(100_000)]
+    e.process(burst)
+    assert e.pending_count == 100_000 and e.pending_capacity >= 100_000
+    out = e.advance(t0 + 200.0)
+    assert e.pending_count == 0 and out.counters["accepted"] == 100_000
+    assert e.pending_capacity <= 4096
+    more = [replace(p, event_time=p.event_time + 10.0, lat=10.01) for p in burst[:3000]]
+    e.process(more)
+    e.advance(t0 + 300.0)
+    assert e.pending_count == 0 and e.totals["accepted"] == 103_000
+
+
+def test_track_encoder_receives_each_document(make, dal1812):
+    plain = run(make(), dal1812, batch=100, advance=True, close=True)
+    e = make()
+    e.track_encoder = lambda doc: ("encoded", orjson.dumps(doc))
+    encoded = run(e, dal1812, batch=100, advance=True, close=True)
+    assert plain.track_updates and len(encoded.track_updates) == len(plain.track_updates)
+    assert all(tag == "encoded" for tag, _ in encoded.track_updates)
+    assert [orjson.loads(v) for _, v in encoded.track_updates] == [orjson.loads(orjson.dumps(d)) for d in
+                                                                   plain.track_updates]
+    assert encoded.alerts == plain.alerts
