@@ -62,7 +62,7 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from faust.worker import Worker
 
-    from streams.agents import attach_agents
+    from streams.agents import attach_agents, trim_heap
     from streams.app import create_app
     from streams.logs import logging_config
     from streams.metrics import create_metrics
@@ -81,6 +81,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     # Zones, gazetteer and aircraft database are loaded for the process's life: frozen, the
     # collector stops re-scanning them, and its full passes no longer stall a batch for tens of ms.
     gc.freeze()
+    trim_heap()
     worker = Worker(app, loglevel=settings.log_level, quiet=True, logging_config=logging_config(settings))
     worker.execute_from_commandline()
     return 0

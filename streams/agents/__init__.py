@@ -55,17 +55,23 @@ def _malloc_trim() -> Any:
     return getattr(libc, "malloc_trim", None)
 
 
-async def release_free_memory() -> None:
-    """Hand freed heap back to the OS (glibc only; elsewhere nothing happens).
+def trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc only; elsewhere nothing happens).
 
-    glibc raises its mmap threshold after large frees, so a burst's arrays later come from
-    the heap, whose free pages it keeps: a worker's resident memory then stays at its
-    highest burst rather than at what it holds. After a flush is a quiet moment to trim; it
-    runs in a thread (ctypes releases the GIL) since a large heap takes ~60 ms to walk.
+    glibc raises its mmap threshold after large frees, so later arrays come from the heap,
+    whose free pages it keeps: a worker's resident memory then stays at its highest burst
+    rather than at what it holds. Loading the zones, gazetteer and aircraft database leaves
+    ~25 MB of such pages before the worker starts; every state flush leaves a batch's worth.
     """
     trim = _malloc_trim()
     if trim is not None:
-        await asyncio.to_thread(trim, 0)
+        trim(0)
+
+
+async def release_free_memory() -> None:
+    """:func:`trim_heap` after a flush, a quiet moment; in a thread (ctypes releases the GIL)
+    since a large heap takes ~60 ms to walk."""
+    await asyncio.to_thread(trim_heap)
 
 
 _background: set[asyncio.Task[None]] = set()
