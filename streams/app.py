@@ -88,9 +88,11 @@ def broker_credentials(settings: Settings) -> Any:
 
 
 def create_app(settings: Settings) -> tuple[faust.App, Topics]:
-    data_dir = settings.data_dir
-    if not data_dir.startswith("/"):
-        data_dir = str(REPO_ROOT / data_dir)
+    # One folder per app id: Faust names the RocksDB files after the table alone, so two apps
+    # sharing a data directory (a `skyfence rewind --app-id NEW` beside the live worker, a
+    # benchmark phase after another) would open each other's state and its changelog offsets.
+    base = Path(settings.data_dir)
+    data_dir = str((base if base.is_absolute() else REPO_ROOT / base) / settings.app_id)
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     app = SkyfenceApp(
         settings.app_id,

@@ -85,7 +85,9 @@ class Settings:
     store: str = field(
         default="rocksdb://", metadata=_meta("Faust table store: rocksdb:// in production, memory:// in tests")
     )
-    data_dir: str = field(default=".cache/worker", metadata=_meta("Faust data directory (RocksDB tables)"))
+    data_dir: str = field(
+        default=".cache/worker", metadata=_meta("Faust data directory; RocksDB tables go in a folder per app id")
+    )
     web_host: str = field(default="127.0.0.1", metadata=_meta("Worker web server bind address"))
     web_port: int = field(default=6066, metadata=_meta("Worker web server port"))
     alert_policy: str = field(

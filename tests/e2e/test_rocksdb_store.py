@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from streams.agents import ROCKSDB_OPTIONS
 from streams.settings import Settings
 from tests.e2e.test_pipeline import TRACE, analyze, redis_alerts, skyfence
 
@@ -29,7 +30,15 @@ async def test_rocksdb_worker_alerts_and_keeps_state_across_restart(settings: Se
     alerts = await redis_alerts(settings, expect=len(expected))
     assert sorted(a["event_id"] for a in alerts) == sorted(a["event_id"] for a in expected)
     assert first.stop() == 0
-    assert any("aircraft-state" in str(p) for p in Path(settings.data_dir).rglob("*")), "no RocksDB table files"
+    tables = Path(settings.data_dir) / settings.app_id
+    assert any("aircraft-state" in str(p) for p in tables.rglob("*")), "no RocksDB table files in the app's folder"
+    # RocksDB records the options each database was opened with: ours, not Faust's 64 MiB
+    # write buffers (x3 per partition), which let memtables of rewritten states grow to 1.5 GB.
+    options = [p.read_text() for p in tables.rglob("OPTIONS-*")]
+    assert options, "no RocksDB OPTIONS file"
+    for text in options:
+        assert f"write_buffer_size={ROCKSDB_OPTIONS['write_buffer_size']}" in text
+        assert f"max_write_buffer_number={ROCKSDB_OPTIONS['max_write_buffer_number']}" in text
 
     # Restarted, the worker finds DAL1812's state in RocksDB: the same flight again is entirely
     # old news (late or duplicate). With the state lost it would be tracked afresh instead.

@@ -1,0 +1,31 @@
+"""The Faust app built from settings (``streams.app``), without a broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.app import create_app
+from streams.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_each_app_id_keeps_its_tables_in_its_own_folder(tmp_path: Path) -> None:
+    """Faust names RocksDB files after the table only: two app ids sharing a data directory
+    (a rewind beside the live worker) must not open each other's state."""
+    dirs = []
+    for app_id in ("skyfence", "skyfence-rewind-1"):
+        app, _topics = create_app(Settings(app_id=app_id, store="memory://", data_dir=str(tmp_path)))
+        dirs.append(Path(app.conf.datadir))
+    assert dirs[0] != dirs[1]
+    assert dirs == [tmp_path / "skyfence", tmp_path / "skyfence-rewind-1"]
+    assert all(d.is_dir() for d in dirs)
+
+
+def test_a_relative_data_dir_is_under_the_repository(tmp_path: Path) -> None:
+    from streams.settings import REPO_ROOT
+
+    app, _topics = create_app(Settings(app_id="probe-app", store="memory://", data_dir=".cache/test-app-dir"))
+    assert Path(app.conf.datadir) == REPO_ROOT / ".cache" / "test-app-dir" / "probe-app"
