@@ -49,8 +49,9 @@ TRACK_WITHIN_S = 0.01
 # write buffers, three of them, a 2 GiB block cache, per partition) are for tables read on
 # every event; ours is written once per changed aircraft a flush and read only when an
 # aircraft is first seen. Each flush rewrites the same keys, so large memtables only pile up
-# old versions in memory: with 8 partitions the defaults allow 1.5 GB of memtables, these 64 MB.
-# 4 MiB buffers (two per partition: one filling while one is written out) and a 4 MiB cache.
+# old versions in memory: with 8 partitions the defaults allow 1.5 GB of memtables, these 32 MB.
+# 2 MiB buffers (two per partition: one filling while one is written out; 100,000 states
+# rewritten three times stayed at ~15 MB) and a 2 MiB cache, as reads are rare.
 ROCKSDB_OPTIONS = {
     "write_buffer_size": 2 * 1024 * 1024,
     "max_write_buffer_number": 2,
