@@ -198,9 +198,6 @@ class Worker:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
-    def peak_mb(self) -> float:
-        return self.rss_mb("VmHWM")
-
     async def metrics(self) -> dict[str, float]:
         import aiohttp
 
@@ -426,7 +423,7 @@ async def memory_phase(base: Settings, n_air: int, rate: float, store: str, tmp:
 
     s = phase_settings(base, "mem").replace(store=store, data_dir=str(tmp / "worker-data"))
     await ensure_topics(s)
-    w = Worker(s, tmp / f"worker-memory-{store[:-3]}-{rate:.0f}.log")
+    w = Worker(s, tmp / f"worker-memory-{store.removesuffix('://')}-{rate:.0f}.log")
     try:
         w.wait_ready()
         await asyncio.sleep(2.0)
@@ -471,7 +468,7 @@ async def memory_phase(base: Settings, n_air: int, rate: float, store: str, tmp:
         per = (rss[1] - rss[0]) * 1024 * 1024 / max(1, tracked[1] - tracked[0])
         return {"store": store, "rate": rate, "aircraft": tracked[1], "aircraft_first_step": tracked[0],
                 "rss_before_mb": round(rss0, 1), "rss_first_step_mb": round(rss[0], 1),
-                "rss_after_mb": round(rss[1], 1), "peak_mb": round(w.peak_mb(), 1),
+                "rss_after_mb": round(rss[1], 1), "peak_mb": round(w.rss_mb("VmHWM"), 1),
                 "anon_after_mb": round(w.rss_mb("RssAnon"), 1), "bytes_per_aircraft": round(per),
                 "mb_for_100k_aircraft": round(per * 100_000 / 2**20, 1)}
     finally:
