@@ -87,9 +87,10 @@ class TimedGeofence:
         return s
 
 
-def throughput(positions: list[Position], geofence: object, clf: Classifier, places: Places, batch: int) -> dict:
+def throughput(positions: list[Position], geofence: object, clf: Classifier, places: Places, batch: int,
+               patterns: bool = True) -> dict:
     timed = TimedGeofence(geofence)
-    engine = Engine(EngineConfig(alert_policy="all"), timed, clf, places)  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(alert_policy="all", patterns=patterns), timed, clf, places)  # type: ignore[arg-type]
     alerts = tracks = rejected = 0
     wm = -math.inf
     # Batches arrive as columns, the way the worker decodes position-batch.v2 records.
@@ -115,7 +116,26 @@ def throughput(positions: list[Position], geofence: object, clf: Classifier, pla
         "track_updates": tracks,
         "rejected": rejected,
         "aircraft": engine.aircraft_count,
+        "pattern_events": sum(v for k, v in engine.totals.items() if k.startswith("alerts.pattern_")),
     }
+
+
+def detector_overhead(positions: list[Position], geofence: object, clf: Classifier, places: Places, batch: int,
+                      repeats: int) -> dict:
+    """The engine with and without the pattern detector on the same positions, runs alternated
+    (the machine's load drifts; alternating gives both the same share of it), medians compared.
+    Policy "all": every aircraft is sampled, the detector's worst case (under "military" only
+    aircraft of interest are)."""
+    on: list[float] = []
+    off: list[float] = []
+    events = 0
+    for _ in range(repeats):
+        off.append(throughput(positions, geofence, clf, places, batch, patterns=False)["seconds"])
+        r = throughput(positions, geofence, clf, places, batch, patterns=True)
+        on.append(r["seconds"])
+        events = r["pattern_events"]
+    med_on, med_off = float(np.median(on)), float(np.median(off))
+    return {"with_s": on, "without_s": off, "ratio": med_on / med_off, "pattern_events": events}
 
 
 def reference_runs(positions: list[Position], geofence: object) -> dict:
@@ -184,6 +204,7 @@ def main() -> None:
     res = throughput(positions, geofence, clf, places, batch)
     own = res["seconds"] - res["score_seconds"]
     mem = memory_per_aircraft(flights, geofence, clf, places, mem_n)
+    det = detector_overhead(positions, geofence, clf, places, batch, repeats=3 if args.quick else 5)
 
     figures = {
         "bench": "engine",
@@ -203,6 +224,10 @@ def main() -> None:
         "memory_aircraft_measured": mem["aircraft"],
         "bytes_per_aircraft": mem["bytes_per_aircraft"],
         "mb_for_100k_aircraft": mem["mb_for_100k"],
+        "pattern_detector_time_ratio": det["ratio"],
+        "pattern_detector_runs_with_s": det["with_s"],
+        "pattern_detector_runs_without_s": det["without_s"],
+        "pattern_events": det["pattern_events"],
     }
     rows = [
         ("positions (real windows, synthetic icao24)", f"{n:,} from {n_aircraft:,} aircraft, batches of {batch:,}"),
@@ -217,6 +242,10 @@ def main() -> None:
         ("track updates per position", f"{res['track_updates'] / n:.2f}"),
         ("memory per tracked aircraft (tracemalloc)", f"{mem['bytes_per_aircraft']:,.0f} B, measured on {mem_n:,}"),
         ("-> 100,000 aircraft in state", f"{mem['mb_for_100k']:,.1f} MB (goal < 500 MB)"),
+        ("engine time with / without pattern detector", f"{det['ratio']:.3f}x (goal <= 1.15x), median of "
+         f"{len(det['with_s'])} alternated runs each; {det['pattern_events']} pattern events"),
+        ("  runs with (s)", " ".join(f"{x:.2f}" for x in det["with_s"])),
+        ("  runs without (s)", " ".join(f"{x:.2f}" for x in det["without_s"])),
     ]
     width = max(len(r[0]) for r in rows)
     print("bench_engine" + (" --quick" if args.quick else ""))

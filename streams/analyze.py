@@ -27,6 +27,8 @@ class AnalyzeResult:
     rejected: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     positions: int = 0
+    # The mission ledger after the input (daily counts and baseline for reports).
+    ledger: Any = None
 
 
 class EngineOutput:
@@ -37,14 +39,19 @@ class EngineOutput:
     so stream time, gating and alerting are literally the worker's code path.
     """
 
-    def __init__(self, engine: Any, partitions: int = 8, keep_tracks: bool = True) -> None:
+    def __init__(self, engine: Any, partitions: int = 8, keep_tracks: bool = True, stages: Any = None) -> None:
         from streams.agents.track import TrackAdapter
+        from streams.wiring import build_stages
 
         self.engine = engine
         self.partitions = partitions
         self.adapter = TrackAdapter(engine, {}, partitions)
         self.result = AnalyzeResult()
         self.keep_tracks = keep_tracks
+        # The keyed stages (coverage, mission ledger), each as one partition holding every key:
+        # their output depends on keys and event time only, not on how keys are spread.
+        self.coverage, self.missions = stages if stages is not None else build_stages(engine, partitions=partitions)
+        self.result.ledger = self.missions.stage
 
     async def positions(self, positions: Sequence[Position]) -> None:
         from streams.codec import encode_position_batch
@@ -58,6 +65,7 @@ class EngineOutput:
         self.adapter.flush_state()
         self.result.positions += out.positions
         self.result.alerts.extend(doc for _k, _v, doc in out.alerts)
+        self._stages(out.coverage, out.missions, out.watermarks)
         self.result.rejected.update(out.rejected)
         self.result.dead_letters.update(d.reason for d in out.dead_letters)
         if self.keep_tracks:
@@ -70,11 +78,32 @@ class EngineOutput:
     async def flush(self) -> None:
         pass
 
+    def _stages(self, coverage: Sequence[tuple[bytes, bytes]], missions: Sequence[tuple[bytes, bytes]],
+                watermarks: dict[int, float]) -> None:
+        """The keyed stages' input as the worker's stage agents receive it: records, then watermarks."""
+        from streams.core.stages import encode_watermark
+
+        # A file is whole: a partition none of its aircraft hash to is empty, as a worker finds an
+        # empty partition idle (streams.agents: a partition whose end offset is 0).
+        marks = [(b"~watermark", encode_watermark(p, watermarks.get(p))) for p in range(self.partitions)
+                 ] if watermarks else []
+        for stage, records in ((self.coverage, coverage), (self.missions, missions)):
+            res = stage.handle([*records, *marks])
+            self.result.alerts.extend(res.alerts)
+            self.result.dead_letters.update(r for r, _d, _v in res.bad)
+
     def finish(self, close_all: bool) -> None:
-        """At end of input: optionally release buffered positions and close every episode."""
+        """At end of input: optionally release buffered positions, close every episode, end every
+        pattern and decide every stage's pending candidates and missions."""
         if close_all:
+            from streams.core.stages import encode_coverage, encode_mission
+
             for out in (self.engine.flush(), self.engine.advance(float("inf"))):
                 self.result.alerts.extend(out.alerts)
+                self._stages([encode_coverage(c, r) for c, r in out.coverage],
+                             [encode_mission(m) for m in out.missions], {})
+            for stage in (self.coverage, self.missions):
+                self.result.alerts.extend(stage.finish())
 
 
 async def analyze_file(
@@ -84,12 +113,13 @@ async def analyze_file(
     close_all: bool = False,
     max_message_bytes: int | None = None,
     partitions: int = 8,
+    stages: Any = None,
 ) -> AnalyzeResult:
     """``partitions`` must match the streaming pipeline's (SKYFENCE_PARTITIONS) for equal stream time."""
     from streams.feeds import open_feed
     from streams.ingest import run
 
-    out = EngineOutput(engine, partitions=partitions)
+    out = EngineOutput(engine, partitions=partitions, stages=stages)
     await run(open_feed(path, fmt=fmt), fmt, out, source=path, receiver=None, max_message_bytes=max_message_bytes)
     out.finish(close_all)
     return out.result

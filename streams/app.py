@@ -16,7 +16,7 @@ from typing import Any
 import faust
 
 from streams.settings import REPO_ROOT, Settings
-from streams.topics import ALERTS, DEADLETTER, POSITIONS, RAW, TRACKS, TopicSpec
+from streams.topics import ALERTS, COVERAGE, DEADLETTER, MISSIONS, POSITIONS, RAW, TRACKS, TopicSpec
 
 # An idle partition's fetch waits at the broker this long for data. aiokafka has one fetch
 # in flight per broker, and skips partitions whose records are still being consumed: a fetch
@@ -61,6 +61,8 @@ class Topics:
     tracks: faust.TopicT
     alerts: faust.TopicT
     deadletter: faust.TopicT
+    coverage: faust.TopicT
+    missions: faust.TopicT
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -135,6 +137,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
         tracks=_topic(app, TRACKS, settings),
         alerts=_topic(app, ALERTS, settings),
         deadletter=_topic(app, DEADLETTER, settings),
+        coverage=_topic(app, COVERAGE, settings),
+        missions=_topic(app, MISSIONS, settings),
     )
     return app, topics
 

@@ -130,6 +130,10 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
 
 def format_alert(a: dict[str, Any]) -> str:
     """One human line per alert, for terminals and logs."""
+    if a.get("schema") not in (None, "alert.v1"):  # pattern, gone-dark and activity alerts say it in words
+        when = a.get("event_time_iso") or a.get("event_time")
+        return (f"{when}  {str(a.get('severity', '?')).upper():<6} {a.get('transition', '?'):<15} "
+                f"{a.get('headline', '')}  id={a.get('alert_id')}")
     dist = a.get("distance_to_boundary_m")
     dist_txt = f"{dist / 1000:+.1f} km" if isinstance(dist, int | float) else "?"
     who = a.get("callsign") or a.get("icao24")
@@ -175,7 +179,7 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
 
     from streams.analyze import analyze_file
     from streams.runners import sniff_format
-    from streams.wiring import build_engine
+    from streams.wiring import build_engine, build_stages
 
     path = Path(args.file)
     if not path.is_file():
@@ -183,7 +187,8 @@ def cmd_analyze(args: argparse.Namespace, settings: Settings) -> int:
     fmt = args.fmt or sniff_format(path)
     engine = build_engine(settings)
     result = asyncio.run(analyze_file(str(path), fmt, engine, close_all=args.close,
-                                      max_message_bytes=settings.max_message_bytes, partitions=settings.partitions))
+                                      max_message_bytes=settings.max_message_bytes, partitions=settings.partitions,
+                                      stages=build_stages(engine, settings)))
     if args.json:
         for a in result.alerts:
             sys.stdout.write(orjson.dumps(a).decode() + "\n")

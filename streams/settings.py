@@ -105,6 +105,24 @@ class Settings:
     rings_nm: str = field(
         default="12,50,100", metadata=_meta("Approach ring distances beyond the 12 nm line, in nm (buffers)")
     )
+    # 100 nm: the outermost approach ring; a P-8 racetrack 30 nm off Baja is the core case.
+    on_station_nm: float = field(
+        default=100.0,
+        metadata=_meta("An on-station pattern of a military/surveillance aircraft this close to Mexico's "
+                       "sovereign airspace (nm) is an alert of its own"),
+    )
+    # 300 s: ADS-B reports twice a second; five minutes of silence while neighbours are heard is
+    # not a coverage flicker.
+    dark_after_s: float = field(
+        default=300.0, metadata=_meta("Silence (s) after which an aircraft near the line counts as gone dark")
+    )
+    # 10 / 90 days: the window against the three months before it.
+    activity_window_days: int = field(
+        default=10, metadata=_meta("Mission ledger: latest window compared with the baseline, in days")
+    )
+    activity_baseline_days: int = field(
+        default=90, metadata=_meta("Mission ledger: baseline window before the latest window, in days")
+    )
     fences_file: str = field(default="", metadata=_meta("GeoJSON file of user fences (name, altitude band)"))
     aircraft_csv: str = field(
         default="", metadata=_meta("plane-alert-db style CSV of aircraft to classify (overrides built-in)")
@@ -196,6 +214,13 @@ class Settings:
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise SettingsError(f"SKYFENCE_{name.upper()}={path!r}: no such file")
+        if not 0.0 < self.on_station_nm <= 1000.0:
+            raise SettingsError(f"SKYFENCE_ON_STATION_NM={self.on_station_nm!r} must be between 0 and 1000 nm")
+        if not 30.0 <= self.dark_after_s <= 7200.0:
+            raise SettingsError(f"SKYFENCE_DARK_AFTER_S={self.dark_after_s!r} must be between 30 and 7200 seconds")
+        if not (1 <= self.activity_window_days <= 365 and 1 <= self.activity_baseline_days <= 3650):
+            raise SettingsError("SKYFENCE_ACTIVITY_WINDOW_DAYS must be 1..365 and "
+                                "SKYFENCE_ACTIVITY_BASELINE_DAYS 1..3650")
         if self.partitions < 1:
             raise SettingsError("SKYFENCE_PARTITIONS must be at least 1")
         if self.kafka_security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):

@@ -68,7 +68,8 @@ ALERTS = TopicSpec(
     key="icao24",
     schema="alert.v1",
     per_aircraft=True,
-    doc="Approach/entry/exit alerts: the source of truth the Redis sink follows",
+    doc="Alerts (alert.v1: approach/entry/exit; pattern.v1: on-station patterns; dark.v1: gone dark; "
+        "activity.v1: missions against the baseline): the source of truth the Redis sink follows",
 )
 DEADLETTER = TopicSpec(
     short="deadletter",
@@ -78,7 +79,23 @@ DEADLETTER = TopicSpec(
     doc="Inputs refused by a parser or the track gate, with raw bytes and reason",
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (RAW, POSITIONS, TRACKS, ALERTS, DEADLETTER)
+COVERAGE = TopicSpec(
+    short="coverage",
+    key="coverage cell (streams.core.coverage.cell_of: '<lat>:<lon>' of a 1-degree cell)",
+    schema="coverage-record.v1",
+    per_aircraft=False,
+    doc="Who was heard where (one record per aircraft a minute near Mexico), gone-dark candidates and "
+        "reappearances, plus watermarks: the coverage stage's input, fed from every positions partition",
+)
+MISSIONS = TopicSpec(
+    short="missions",
+    key="mission category (military, surveillance, ...)",
+    schema="mission.v1",
+    per_aircraft=False,
+    doc="Missions (sorties of aircraft of interest near Mexico) plus watermarks: the mission ledger's input",
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (RAW, POSITIONS, TRACKS, ALERTS, DEADLETTER, COVERAGE, MISSIONS)
 
 
 def murmur2(data: bytes) -> int:

@@ -20,6 +20,8 @@ def engine_config(settings: Settings, alert_policy: str | None = None) -> Any:
         alert_policy=alert_policy or settings.alert_policy,
         watchlist=settings.watchlist_set,
         reorder_tolerance_s=settings.reorder_tolerance_s,
+        on_station_alert_m=settings.on_station_nm * 1852.0,
+        dark_after_s=settings.dark_after_s,
     )
 
 
@@ -43,3 +45,39 @@ def build_engine(settings: Settings, alert_policy: str | None = None, geofence: 
     fence = geofence if geofence is not None else load_geofence(settings)
     classifier = Classifier.load(extra_csv=settings.aircraft_csv or None, watchlist=settings.watchlist_set)
     return Engine(engine_config(settings, alert_policy), fence, classifier, Places.load())
+
+
+def build_stages(engine: Any, settings: Settings | None = None, partitions: int | None = None) -> tuple[Any, Any]:
+    """The coverage stage and the mission ledger as :class:`streams.core.stages.StagePartition`
+    objects, with the engine's geofence and gazetteer and the settings' windows, fed from
+    ``partitions`` positions partitions (default: the settings')."""
+    from streams.core.stages import COVERAGE, MISSIONS, StagePartition
+
+    n = partitions or (settings.partitions if settings is not None else 8)
+    return (StagePartition(COVERAGE, coverage_stage(engine), n),
+            StagePartition(MISSIONS, mission_ledger(settings), n))
+
+
+def coverage_stage(engine: Any) -> Any:
+    import numpy as np
+
+    from streams.core.coverage import CoverageConfig, CoverageStage
+
+    fence = engine.geofence
+
+    def score(lat: float, lon: float) -> tuple[bool, float]:
+        nan = np.full(1, np.nan)
+        sc = fence.score(np.array([lat]), np.array([lon]), nan, nan, nan, closest_approach=False)
+        return bool(np.asarray(sc.inside)[0]), float(np.asarray(sc.dist_m)[0])
+
+    return CoverageStage(CoverageConfig(dark_after_s=engine.config.dark_after_s), score=score,
+                         describe=engine.places.describe)
+
+
+def mission_ledger(settings: Settings | None) -> Any:
+    from streams.core.missions import LedgerConfig, MissionLedger
+
+    if settings is None:
+        return MissionLedger(LedgerConfig())
+    return MissionLedger(LedgerConfig(window_days=settings.activity_window_days,
+                                      baseline_days=settings.activity_baseline_days))

@@ -179,6 +179,10 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
             async with flusher.lock:
                 adapter.forget_partitions(parts)
                 flusher.forget(parts)
+                for p in parts:  # the new owner speaks for them now
+                    marks_sent.pop(p, None)
+                    marks_pending.pop(p, None)
+                    idle_sent.discard(p)
 
     # Flushes run here, never in the agent's body: held records must not wait for the next
     # batch (a rebalance and a shutdown both wait until every record is acknowledged, and no
@@ -201,6 +205,72 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
         _background.add(loop_task)  # a strong reference: the event loop keeps only weak ones
 
     tracks_topic = topics.tracks.get_topic_name()
+    stage_topics = ((topics.coverage.get_topic_name(), "coverage"), (topics.missions.get_topic_name(), "missions"))
+    # Watermarks not yet sent (positions partition -> release horizon, None: idle) and those sent.
+    marks_pending: dict[int, float | None] = {}
+    marks_sent: dict[int, float] = {}
+    idle_sent: set[int] = set()
+    positions_topic = topics.positions.get_topic_name()
+
+    def idle_partitions(active: dict[int, float]) -> list[int]:
+        idle = []
+        for tp in app.consumer.assignment():
+            if tp.topic == positions_topic and tp.partition not in active:
+                try:
+                    if app.consumer.highwater(tp) == 0:
+                        idle.append(tp.partition)
+                except Exception:  # not fetched yet: unknown, so not idle
+                    continue
+        return idle
+
+    async def send_stage_records(out: Any | None) -> list[Any]:
+        """Coverage and mission records, then the watermarks that cover them, straight to the
+        producer in that order (one path, so Kafka keeps the order within each partition).
+        ``out`` None sends only the pending watermarks (the timer below)."""
+        from streams.core.stages import encode_watermark
+
+        n = settings.partitions
+        if out is not None:
+            for p, t in out.watermarks.items():
+                if t > marks_sent.get(p, float("-inf")):
+                    marks_pending[p] = t
+            # An assigned partition that has never held a record is idle: it must not hold the
+            # stages back (they wait for every partition), and it says so until it has data.
+            for p in idle_partitions(out.watermarks):
+                if p not in marks_sent and p not in idle_sent:
+                    marks_pending[p] = None
+        # Watermarks go with records, or from the timer: each goes to every partition of both
+        # stage topics, so a watermark per 10 ms batch would be most of their traffic.
+        marks = dict(marks_pending) if (out is None or out.coverage or out.missions) else {}
+        if marks:
+            marks_pending.clear()
+        marks_sent.update({p: t for p, t in marks.items() if t is not None})
+        idle_sent.update(p for p, t in marks.items() if t is None)
+        futures: list[Any] = []
+        for topic_name, kind in stage_topics:
+            recs = [] if out is None else (out.coverage if kind == "coverage" else out.missions)
+            if not recs and not marks:
+                continue
+            writes = [(partition_for(k.decode(), n), k, v) for k, v in recs]
+            writes += [(q, b"~watermark", encode_watermark(p, t)) for p, t in sorted(marks.items()) for q in range(n)]
+            futures.extend(d.future for d in await send_batches(kafka_producer(), topic_name, writes))
+        return futures
+
+    # 0.2 s: how far behind the track stage the keyed stages' watermark may lag on a quiet stream.
+    # Every 2 s all of them again: a stage partition that moved to another worker starts with no
+    # watermarks, and waits for every positions partition's.
+    resend_at = [0.0]
+
+    @app.timer(0.2)
+    async def send_watermarks() -> None:
+        now = time.monotonic()
+        if now >= resend_at[0]:
+            resend_at[0] = now + 2.0
+            marks_pending.update(marks_sent)
+            marks_pending.update(dict.fromkeys(idle_sent - set(marks_sent)))
+        if marks_pending:
+            async with flusher.lock:
+                await asyncio.gather(*await send_stage_records(None))
 
     @app.agent(topics.positions, name="track")
     async def track(stream: Any) -> None:
@@ -228,10 +298,17 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                                        ((partition_for(k.decode(), settings.partitions), k, v) for k, v in out.tracks))
                 for d in out.dead_letters:
                     await dead_letter(d)
+                staged = await send_stage_records(out)
                 if pending:
                     await asyncio.gather(*pending)  # alerts acknowledged before any flush can write their state
+                if staged:
+                    await asyncio.gather(*staged)  # so are stage records (the state marks them sent)
                 metrics.tracked_aircraft.set(adapter.tracked)
 
+
+    from streams.agents.stages import attach_stage_agents
+
+    attach_stage_agents(app, topics, settings, engine, dead_letter_sender=lambda d: dead_letter(d))
 
     async def dead_letter(d: DeadLetter) -> None:
         metrics.dead_letters.labels(d.input_format, d.reason).inc()

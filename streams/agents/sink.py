@@ -34,7 +34,9 @@ def decode_alerts(values: Iterable[bytes]) -> tuple[list[dict[str, Any]], list[D
         except orjson.JSONDecodeError as exc:
             dead.append(DeadLetter("bad_json", "alert", bytes(raw), source="alerts-topic", detail=str(exc)))
             continue
-        if not isinstance(doc, dict) or not doc.get("alert_id") or not doc.get("icao24"):
+        # Activity alerts (activity.v1) are about a category, not an aircraft: their icao24 is "".
+        if not isinstance(doc, dict) or not doc.get("alert_id") or not (
+                doc.get("icao24") or (doc.get("schema") == "activity.v1" and "icao24" in doc)):
             dead.append(
                 DeadLetter("wrong_type", "alert", bytes(raw), source="alerts-topic", detail="not an alert")
             )

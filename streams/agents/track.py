@@ -34,6 +34,7 @@ import orjson
 
 from streams.codec import BATCH_FORMAT, decode_position_batch, right_sized
 from streams.columns import PositionColumns
+from streams.core.stages import encode_coverage, encode_mission
 from streams.records import DeadLetter
 from streams.sources.base import OVERSIZE_RAW_PREFIX
 from streams.topics import partition_for
@@ -56,6 +57,11 @@ class TrackOutput:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rejected: dict[str, int] = field(default_factory=dict)
     positions: int = 0
+    # Records for the keyed stages (streams.core.stages): (key, value) on the coverage and
+    # missions topics, and the watermark to send after them (source partition -> event time).
+    coverage: list[tuple[bytes, bytes]] = field(default_factory=list)
+    missions: list[tuple[bytes, bytes]] = field(default_factory=list)
+    watermarks: dict[int, float] = field(default_factory=dict)
 
 
 def encode_track(doc: dict[str, Any]) -> tuple[bytes, bytes]:
@@ -120,6 +126,13 @@ class TrackAdapter:
         out.tracks.extend(result.track_updates)
         for doc in result.alerts:
             out.alerts.append((str(doc["icao24"]).encode(), orjson.dumps(doc), doc))
+        out.coverage.extend(encode_coverage(cell, rec) for cell, rec in result.coverage)
+        out.missions.extend(encode_mission(m) for m in result.missions)
+        # Every position at or before the release horizon has left the reorder buffer, so every
+        # stage record it leads to is in this output: the stages may go that far.
+        horizon = self.watermark - float(self.engine.config.reorder_tolerance_s)
+        if horizon > float("-inf"):
+            out.watermarks = dict.fromkeys(sorted(self._partition_time), horizon)
         self._dirty.update(result.touched)
         self._dirty.update(result.evicted)
         return out

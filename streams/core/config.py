@@ -107,6 +107,21 @@ class EngineConfig:
     # "all": every aircraft (analysts, tests on civil recordings). Tracking is policy-free.
     alert_policy: str = "military"
     watchlist: frozenset[str] = field(default_factory=frozenset)
+    # --- behaviour (streams.core.behaviour): patterns, missions, gone dark
+    # Run the on-station pattern detector (benchmarks switch it off to measure what it adds).
+    patterns: bool = True
+    # An on-station pattern of an aircraft of interest this close to the sovereign boundary is an
+    # alert of its own: 100 nm is the outermost approach ring (the default).
+    on_station_alert_m: float = 100.0 * NM
+    # A mission is a segment of an aircraft of interest that came within the outermost ring (the
+    # report's definition); None takes the geofence's outermost ring.
+    mission_ring_m: float | None = None
+    # Silence after which an aircraft of interest near the line is a gone-dark candidate (5 min).
+    dark_after_s: float = 300.0
+    # Coverage ("heard") records are kept for positions this close to the boundary: the outer
+    # ring (112 nm from the coast) plus a 15-min prediction at 450 kt is ~420 km, plus the 50 km
+    # evidence radius; anything farther cannot be a neighbour of a candidate.
+    heard_within_m: float = 500_000.0
 
     def __post_init__(self) -> None:
         if self.alert_policy not in ALERT_POLICIES:

@@ -96,6 +96,10 @@ class EngineOutput:
     # from state (delete their table entries).
     touched: list[str] = field(default_factory=list)
     evicted: list[str] = field(default_factory=list)
+    # Cross-aircraft facts for the keyed stages (streams.core.behaviour): (coverage cell, heard /
+    # gone-dark candidate / reappearance record) and missions for the ledger.
+    coverage: list[tuple[str, Any]] = field(default_factory=list)
+    missions: list[Any] = field(default_factory=list)
 
     def extend(self, other: EngineOutput) -> None:
         self.track_updates.extend(other.track_updates)
@@ -105,6 +109,8 @@ class EngineOutput:
         seen = set(self.touched)
         self.touched.extend(x for x in other.touched if x not in seen)
         self.evicted.extend(other.evicted)
+        self.coverage.extend(other.coverage)
+        self.missions.extend(other.missions)
 
 
 def _column_names(prefix: str) -> dict[int, str]:
@@ -160,6 +166,9 @@ class Engine:
         # result is kept: a burst (a catch-up releasing 75,000 first positions at once) then
         # holds 75,000 encoded records, not 75,000 nested dicts at ~10 KB each (seen: 1.1 GB).
         self.track_encoder: Callable[[dict[str, Any]], Any] | None = None
+        from streams.core.behaviour import Behaviour
+
+        self.behaviour = Behaviour(self)
 
     # ================================================================== public API
     def process(self, batch: Sequence[Position] | PositionColumns) -> EngineOutput:
@@ -202,7 +211,11 @@ class Engine:
             k, m = K.sweep(used, horizon, self._T, self._A, self._P, E, SEG, evict)
             self._emit_events(E[:k], None, out)
             self._emit_segments(SEG[:m], None, out)
+            n_cov, n_alerts = len(out.coverage), len(out.alerts)
+            self.behaviour.sweep(used[~evict], horizon, out)
             changed = np.union1d(E[:k, K.E_SLOT], SEG[:m, -2]).astype(np.int64)
+            if len(out.coverage) > n_cov or len(out.alerts) > n_alerts:  # behaviour bookkeeping changed rows
+                changed = np.union1d(changed, self._behaviour_touched(out, n_cov, n_alerts))
             changed = np.setdiff1d(changed, used[evict])
             out.touched.extend(str(self._icao[s]) for s in changed.tolist())
             for s in used[evict].tolist():
@@ -267,6 +280,7 @@ class Engine:
             "callsign": self._callsign[s],
             "cpa_description": None if cpa is None else [_enc(cpa[0]), cpa[1]],
             "pending": pending,
+            "behaviour": self.behaviour.export_state(icao24),
         }
 
     def export_state_bytes(self, icao24: str) -> bytes | None:
@@ -295,7 +309,8 @@ class Engine:
             cpa = self._cpa_desc[s]
             pending = {f: v[start:end] for f, v in lists.items()} if end > start else None  # one list per field
             start = end
-            tail = orjson.dumps([self._callsign[s], None if cpa is None else [_enc(cpa[0]), cpa[1]], pending])
+            extra = self.behaviour.export_state(str(self._icao[s]))
+            tail = orjson.dumps([self._callsign[s], None if cpa is None else [_enc(cpa[0]), cpa[1]], pending, extra])
             out.append(b"".join((_STATE_MAGIC, self._layout, self._T[s].tobytes(), self._A[s].tobytes(), tail)))
         return out
 
@@ -312,7 +327,7 @@ class Engine:
             raise ValueError(f"state of {icao24} has another layout than this engine's (columns, zones or fences)")
         if len(data) < head + nt + na:
             raise ValueError(f"state of {icao24} is truncated ({len(data)} bytes)")
-        callsign, cpa, pending = orjson.loads(data[head + nt + na :])
+        callsign, cpa, pending, *rest = orjson.loads(data[head + nt + na :])
         if icao24 in self._slot:
             self._drop(icao24)
         s = self._alloc(icao24)
@@ -320,6 +335,8 @@ class Engine:
         self._A[s] = np.frombuffer(data, dtype=np.float64, count=na // 8, offset=head + nt).reshape(self._A.shape[1:])
         buffered = PositionColumns.from_lists(pending) if pending else PositionColumns.empty()
         self._restore_rest(s, callsign, cpa, buffered)
+        if rest:
+            self.behaviour.import_state(icao24, rest[0])
 
     def import_state(self, icao24: str, state: dict[str, Any]) -> None:
         """Restore one aircraft from :meth:`export_state` output (replaces what is there)."""
@@ -344,6 +361,7 @@ class Engine:
                         self._A[s, z, c] = _dec(zs[name])
         pending = PositionColumns.from_positions([Position.from_dict(d) for d in state.get("pending", ())])
         self._restore_rest(s, state.get("callsign"), state.get("cpa_description"), pending)
+        self.behaviour.import_state(icao24, state.get("behaviour"))
 
     def _restore_rest(self, s: int, callsign: str | None, cpa: Any, pending: PositionColumns) -> None:
         """Callsign, cached place description and buffered positions of a restored slot."""
@@ -462,6 +480,7 @@ class Engine:
             E = np.empty((n_acc * len(self.alert_zones) * 2 + 1, K.E_COLS))
             SEG = np.empty((n_acc, self._T.shape[1] + 2))
             reset = np.zeros(n_acc, dtype=np.bool_)
+            pre = self.behaviour.before(self._T, slot)
             k, m = K.track_step(
                 slot, rel.t[acc], lat, lon, alt, g, tr, derived[acc],
                 np.ascontiguousarray(sc.inside, dtype=np.bool_),
@@ -478,6 +497,14 @@ class Engine:
             # Segment snapshots first: they describe state before the events' positions.
             self._emit_segments(SEG[:m], ctx, out)
             self._emit_events(E[:k], ctx, out)
+            c = ctx
+
+            def callsign_at(s: int, i: int) -> str | None:
+                return self._callsign_at(c, s, i, before=False) if i >= 0 else self._callsign[s]
+
+            self.behaviour.after(slot, rel.t[acc], lat, lon, alt, g, tr,
+                                 np.asarray(sc.dist_m, dtype=np.float64), np.asarray(sc.tte_s, dtype=np.float64),
+                                 pre, callsign_at, out)
             self._update_callsigns(rel.slot, cs, ctx.reset_rel)
         else:
             self._update_callsigns(rel.slot, cs, np.zeros(n, dtype=np.bool_))
@@ -569,6 +596,12 @@ class Engine:
             out.counters[f"alerts.{K.TRANSITION_NAMES[code]}"] += 1
             # An alert forces the aircraft's next track update out, whatever the throttle.
             self._T[s, K.T_TRK_EMIT_T] = math.nan
+
+    def _behaviour_touched(self, out: EngineOutput, n_cov: int, n_alerts: int) -> npt.NDArray[np.int64]:
+        """Slots whose behaviour bookkeeping a sweep changed (their state must be written)."""
+        icaos = {getattr(r, "icao24", None) for _c, r in out.coverage[n_cov:]}
+        icaos |= {a.get("icao24") for a in out.alerts[n_alerts:]}
+        return np.array(sorted(self._slot[i] for i in icaos if isinstance(i, str) and i in self._slot), dtype=np.int64)
 
     def _zone_bin_name(self, gz: float) -> str | None:
         """Name of a geofence zone code (-1 beyond, 0 sovereign, k ring k)."""
@@ -737,6 +770,7 @@ class Engine:
         icao = self._icao[s]
         if icao is not None:
             del self._slot[icao]
+            self.behaviour.forget(icao)
         self._icao[s] = None
         self._callsign[s] = None
         self._cpa_desc[s] = None

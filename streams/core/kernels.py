@@ -99,8 +99,15 @@ T_CPA_LON = 30
 T_CPA_ALT = 31
 T_N_ACC = 32  # accepted positions since the aircraft entered state
 T_TRK_EMIT_T = 33  # event time of the last track update published
-T_ZT0 = 34  # first of NZ time-in-geofence-zone bins, then F time-in-user-fence bins
-T_FIXED = 34
+# Behaviour bookkeeping (streams.core.behaviour), kept in the row so it travels in the state.
+T_PAT_BUCKET = 34  # sampling bucket of the last position given to the pattern detector
+T_HEARD_BUCKET = 35  # sampling bucket of the last coverage ("heard") record
+T_MISSION_SEG = 36  # segment start of the segment already counted as a mission
+T_DARK_T = 37  # last-seen time of the silence already reported as a gone-dark candidate
+T_ONSTATION = 38  # start of the pattern already reported as an on-station alert
+T_GATE0 = 39  # first of streams.core.patterns.GATE_COLS columns: the pattern detector's turn gate
+T_ZT0 = 45  # first of NZ time-in-geofence-zone bins, then F time-in-user-fence bins
+T_FIXED = 45
 
 # ---------------------------------------------------------------- per-aircraft, per-zone alert row (A)
 A_ST = 0

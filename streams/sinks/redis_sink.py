@@ -7,7 +7,10 @@ This module owns how an alert lands in Redis, in one atomic Lua script per alert
 - XADD to the capped stream ``<prefix>:alerts`` for consumer groups;
 - PUBLISH on ``<prefix>:alerts`` (all), ``<prefix>:alerts:severity:<sev>`` and
   ``<prefix>:alerts:zone:<zone>``;
-- HSET of the aircraft's latest state in ``<prefix>:aircraft`` (field = icao24).
+- HSET of the aircraft's latest zone alert (alert.v1) in ``<prefix>:aircraft`` (field = icao24).
+
+Pattern (pattern.v1), gone-dark (dark.v1) and activity (activity.v1) alerts travel the same
+way, on their own zone channels (``pattern``, ``dark``, ``activity``).
 
 The digest is over the alert's canonical JSON, so two alerts differ exactly when
 their content differs (an ``updated`` alert with a closer approach is new content).
@@ -38,7 +41,9 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   redis.call('PUBLISH', KEYS[3], ARGV[3])
   redis.call('PUBLISH', KEYS[4], ARGV[3])
   redis.call('PUBLISH', KEYS[5], ARGV[3])
-  redis.call('HSET', KEYS[6], ARGV[5], ARGV[3])
+  if ARGV[5] ~= '' then
+    redis.call('HSET', KEYS[6], ARGV[5], ARGV[3])
+  end
   return id
 end
 return false
@@ -104,7 +109,8 @@ class RedisAlertSink:
                     self.settings.redis_stream_maxlen,
                     body,
                     str(alert.get("alert_id", "")),
-                    str(alert.get("icao24", "")),
+                    # the aircraft hash keeps each aircraft's latest zone alert (alert.v1) only
+                    str(alert.get("icao24", "")) if alert.get("schema", "alert.v1") == "alert.v1" else "",
                 ],
                 client=pipe,
             )

@@ -1,0 +1,680 @@
+"""On-station pattern detection: orbits, racetracks, survey lines and loiters, per aircraft.
+
+This module owns the pattern detector: :func:`sample_mask` thins each aircraft's positions to one
+per :data:`SAMPLE_INTERVAL_S` bucket (batch-independent, vectorised), and :class:`PatternDetector`
+keeps a bounded window of those samples per aircraft (the last hour at most) and decides, sample by
+sample, whether the aircraft is on station and in which pattern. It emits ``pattern_started`` /
+``pattern_updated`` / ``pattern_ended`` :class:`PatternEvent` s; the engine
+(:mod:`streams.core.behaviour`) turns them into ``pattern.v1`` documents.
+
+Method (turn history over trailing windows of 10, 20, 40 and 60 min): heading is taken from
+successive sample positions (more robust than the reported track, which is the fallback); a window
+is *on station* when the aircraft turned a lot (cumulative |heading change|) while staying in a
+small area (path length several times the span it covers). The kind comes from the turn history
+and the shape: one turn direction and a good circle fit is an orbit; one turn direction with
+straight legs parallel to the principal (PCA) axis is a racetrack; straight parallel legs with turns
+alternating direction is a survey (lawnmower); anything else on station is a loiter. Sources of
+the rules: racetrack/orbit geometry as flown by tankers and ISR aircraft (ICAO Doc 8168 holding and
+AAR anchor patterns: two legs joined by 180-degree turns in one direction); survey lines from
+photogrammetric flight planning (parallel lines flown alternately, hence alternating turns);
+thresholds were tuned on the "tuning" flights of ``tests/data/patterns`` (see LABELS.md there).
+
+Pure: no I/O, no clock; output depends only on the sequence of samples fed, so replays, any
+batching, and export/import of state mid-stream all give the same events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+
+# One sample per 20 s: a standard-rate turn (3 deg/s) then turns 60 degrees between samples, so a
+# turn's direction is never ambiguous (< 180 deg), and an hour of history is 180 samples per aircraft.
+# Faster sampling adds cost without helping: the patterns sought last tens of minutes.
+SAMPLE_INTERVAL_S: float = 20.0
+
+_R_EARTH = 6_371_008.8  # mean Earth radius (m), IUGG
+_KINDS = ("orbit", "racetrack", "survey", "loiter")
+
+# --- the turn gate (run by the engine over every sample, in numba, state in the track row)
+# Most aircraft fly straight: only an aircraft that has been turning is given to the detector,
+# which then keeps its history. Recent |heading change| decays with this time constant: 10 min,
+# the shortest window the detector looks at.
+GATE_TAU_S: float = 600.0
+# A half circle of recent turning opens the gate: a pattern needs 720 deg, so nothing that could
+# become one is missed, while an airliner's turns on departure/arrival (~90-180 deg spread out)
+# mostly stay below it.
+GATE_OPEN_DEG: float = 180.0
+# The gate stays open this long after the turning last exceeded the threshold: a racetrack's or a
+# survey's straight legs last 5-20 min; 30 min holds the longest of them.
+GATE_HOLD_S: float = 1800.0
+# Gate codes per sample.
+GATE_SKIP, GATE_FEED, GATE_CLOSE = 0, 1, 2
+
+
+def _njit() -> Any:
+    from numba import njit
+
+    return njit(cache=True, nogil=True)
+
+
+def turn_gate(slot: npt.NDArray[np.int64], t: F64, lat: F64, lon: F64, trk: F64, G: F64,
+              c0: int = 0) -> npt.NDArray[np.int8]:
+    """Gate codes for samples sorted by (slot, t): GATE_FEED (give it to the detector),
+    GATE_CLOSE (the gate closed: end the aircraft's pattern, forget its history) or GATE_SKIP.
+    ``G[slot, c0 : c0 + GATE_COLS]`` hold the gate state, updated in place (the engine passes its
+    track rows), so any split of the samples into calls gives the same codes."""
+    code = np.zeros(slot.size, dtype=np.int8)
+    if slot.size:
+        d = _DEFAULT
+        _gate_kernel()(slot, t, lat, lon, trk, G, c0, code, GATE_TAU_S, GATE_OPEN_DEG, GATE_HOLD_S,
+                       d.min_move_m, d.max_step_s)
+    return code
+
+
+# Gate state columns: last sample time, lat, lon, heading, recent |turn|, open until.
+GATE_COLS = 6
+
+
+_GATE: list[Any] = []
+
+
+def _gate_kernel() -> Any:
+    if _GATE:
+        return _GATE[0]
+
+    @_njit()
+    def gate(slot: Any, t: Any, lat: Any, lon: Any, trk: Any, G: Any, c0: int, code: Any, tau: float, open_deg: float,
+             hold: float, min_move: float, max_step: float) -> None:  # pragma: no cover - numba
+        for i in range(slot.shape[0]):
+            s = slot[i]
+            pt = G[s, c0 + 0]
+            recent = not math.isnan(pt) and t[i] - pt <= max_step
+            hdg = math.nan
+            if recent:
+                k = math.cos(math.radians(0.5 * (G[s, c0 + 1] + lat[i])))
+                dx = math.radians(lon[i] - G[s, c0 + 2]) * k * 6_371_008.8
+                dy = math.radians(lat[i] - G[s, c0 + 1]) * 6_371_008.8
+                if math.hypot(dx, dy) >= min_move:
+                    hdg = math.degrees(math.atan2(dx, dy)) % 360.0
+            if math.isnan(hdg) and not math.isnan(trk[i]):
+                hdg = trk[i] % 360.0
+            acc = G[s, c0 + 4]
+            if math.isnan(acc) or math.isnan(pt):
+                acc = 0.0
+            else:
+                acc *= math.exp(-max(t[i] - pt, 0.0) / tau)
+            ph = G[s, c0 + 3]
+            if recent and not math.isnan(hdg) and not math.isnan(ph):
+                acc += abs((hdg - ph + 180.0) % 360.0 - 180.0)
+            G[s, c0 + 0] = t[i]
+            G[s, c0 + 1] = lat[i]
+            G[s, c0 + 2] = lon[i]
+            G[s, c0 + 3] = hdg
+            G[s, c0 + 4] = acc
+            until = G[s, c0 + 5]
+            if acc >= open_deg:
+                G[s, c0 + 5] = t[i] + hold
+                code[i] = 1
+            elif not math.isnan(until):
+                if t[i] <= until:
+                    code[i] = 1
+                else:
+                    G[s, c0 + 5] = math.nan
+                    code[i] = 2
+
+    _GATE.append(gate)
+    return gate
+
+
+def sample_mask(slot: npt.NDArray[np.int64], t: F64, last_bucket: F64) -> npt.NDArray[np.bool_]:
+    """Which positions (sorted by (slot, t)) to feed: the first of each SAMPLE_INTERVAL_S bucket
+    of each slot. ``last_bucket[slot]`` is the bucket last taken in earlier calls (NaN = none) and is
+    updated in place, so splitting the input into several calls gives the same mask."""
+    n = int(slot.size)
+    if n == 0:
+        return np.zeros(0, dtype=np.bool_)
+    b = np.floor(np.asarray(t, dtype=np.float64) / SAMPLE_INTERVAL_S)
+    first = np.ones(n, dtype=np.bool_)
+    first[1:] = slot[1:] != slot[:-1]
+    prev = np.empty(n, dtype=np.float64)
+    prev[1:] = b[:-1]
+    prev[first] = last_bucket[slot[first]]
+    # Within a slot buckets never decrease, so "differs from the previous position's bucket" is
+    # "differs from the previous taken bucket". NaN (first ever) compares unequal: taken.
+    mask = np.asarray(b != prev)
+    last = np.ones(n, dtype=np.bool_)
+    last[:-1] = slot[1:] != slot[:-1]
+    last_bucket[slot[last]] = b[last]
+    return mask
+
+
+@dataclass(frozen=True, slots=True)
+class PatternConfig:
+    """Tuning constants of :class:`PatternDetector` (seconds, metres, degrees)."""
+
+    # Trailing windows examined: 10 min catches tight orbits early; 60 min holds two or more laps of
+    # a tanker racetrack (~15 min a lap) or survey lines (~10-17 min a line), whose span needs time.
+    windows_s: tuple[float, ...] = (600.0, 1200.0, 2400.0, 3600.0)
+    # A window counts only when samples cover this fraction of it: a 10 min window with 3 minutes of
+    # data would make any turn look like a pattern, and the window is what "time on station" means.
+    coverage_frac: float = 0.9
+    # Cumulative |heading change| needed to start: 720 deg = two full circles, or four 180-deg ends
+    # of racetrack/survey legs. A single 360 or a procedure turn (~360 deg in all) never qualifies.
+    start_turn_deg: float = 720.0
+    # Path flown / span covered needed to start: an aircraft on station keeps coming back; a transit
+    # with turns (vectors, a detour) flies about its span (ratio 1-2).
+    start_ratio: float = 2.5
+    # Leading samples of a window farther than this many times the 75th-percentile distance from
+    # the median point are the inbound transit: trimmed before the fit.
+    trim_factor: float = 1.5
+    # Least time on station before a pattern is reported (after trimming): 10 min, longer than a
+    # 360 or a procedure turn (~4 min) and a published hold's single lap (4-6 min).
+    min_on_station_s: float = 600.0
+    # Hysteresis to stay on station: one full circle / two leg ends in the window, ratio 2.
+    stay_turn_deg: float = 360.0
+    stay_ratio: float = 2.0
+    # Patterns larger than this are not "on station" in one area (largest ISR racetracks ~200 km).
+    max_span_m: float = 250_000.0
+    # Floor of the span in the ratio, so position noise of a near-stationary aircraft is no pattern.
+    min_span_m: float = 1_000.0
+    # Samples slower than this are skipped: taxiing and hovering turn a lot in a tiny area.
+    min_speed_kt: float = 40.0
+    # Heading is derived from positions only over at least this distance (ADS-B position error is
+    # ~10-50 m; at 20 s sampling a 40 kt aircraft moves 400 m).
+    min_move_m: float = 150.0
+    # Consecutive samples farther apart than this carry no turn/path: the turn direction over a
+    # coverage gap is unknown (a 2-min gap at 3 deg/s is a full circle).
+    max_step_s: float = 120.0
+    # Pre-check: below this |turn| over the longest window no fit is attempted (most aircraft fly
+    # straight: this one comparison is their whole per-sample cost beyond the append).
+    precheck_turn_deg: float = 300.0
+    # A sample is on a straight leg when its heading changed less than this since the previous
+    # one (10 deg in 20 s = 0.5 deg/s, a sixth of a standard-rate turn).
+    straight_turn_deg: float = 10.0
+    # Orbit: one turn direction (|net| / total turn), a good circle fit (RMS residual / radius),
+    # little straight flight, round (PCA aspect ratio).
+    orbit_dominance: float = 0.75
+    orbit_fit_rms: float = 0.25
+    orbit_max_straight: float = 0.5
+    orbit_max_aspect: float = 1.8
+    # Racetrack: one turn direction, straight legs parallel to the axis (axial resultant of the
+    # straight headings), elongated.
+    racetrack_dominance: float = 0.6
+    racetrack_min_straight: float = 0.3
+    racetrack_axial: float = 0.7
+    racetrack_min_aspect: float = 1.5
+    # Survey: turns alternate (low dominance), mostly straight, parallel lines.
+    survey_max_dominance: float = 0.5
+    survey_min_straight: float = 0.5
+    survey_axial: float = 0.7
+    # A new fit whose span exceeds the current one by this factor is the transit out, not the pattern.
+    max_growth: float = 1.3
+    # A change of kind is reported only after the new kind held this long (no flapping).
+    kind_confirm_s: float = 300.0
+    # An open pattern ends ("pattern_broken") after its window stopped qualifying this long.
+    break_s: float = 600.0
+    # An open pattern ends ("silent") after this long without samples; also the gap after which the
+    # history is forgotten (a new segment). Shorter than the engine's 1 h alert timeout.
+    silence_end_s: float = 1200.0
+    # pattern_updated at most this often (event time) while the pattern continues.
+    update_interval_s: float = 300.0
+    # Points of the circle outline of an orbit (10 deg apart).
+    outline_points: int = 36
+    # The window fits run at every this-many-th sample (one a minute at 20 s): patterns are
+    # minutes-scale, and the fits are the detector's whole cost.
+    fit_every: int = 3
+    # An open pattern's dimensions never grow past this factor of those it started with: as the
+    # aircraft leaves, the outbound leg enters the windows and would stretch them slowly.
+    max_total_growth: float = 1.5
+
+    def __post_init__(self) -> None:
+        if not self.windows_s or any(w <= 0 for w in self.windows_s):
+            raise ValueError("windows_s must be positive")
+        if self.stay_turn_deg > self.start_turn_deg or self.stay_ratio > self.start_ratio:
+            raise ValueError("stay thresholds must not exceed start thresholds (hysteresis)")
+        object.__setattr__(self, "windows_s", tuple(sorted(float(w) for w in self.windows_s)))
+
+
+_DEFAULT = PatternConfig()
+
+
+@dataclass(slots=True)
+class PatternEvent:
+    """One detector event (a pattern started, continues, or ended)."""
+
+    transition: str  # "pattern_started" | "pattern_updated" | "pattern_ended"
+    icao24: str
+    pattern_start: float
+    seq: int
+    t: float
+    kind: str
+    centre_lat: float
+    centre_lon: float
+    radius_m: float | None
+    leg_length_m: float | None
+    width_m: float | None
+    axis_deg: float | None
+    span_m: float
+    outline: list[tuple[float, float]]  # (lat, lon), closed ring
+    time_on_station_s: float
+    end_reason: str | None
+    last_lat: float
+    last_lon: float
+    last_alt_ft: float | None
+
+
+@dataclass(slots=True)
+class _Fit:
+    """What one qualifying window looks like."""
+
+    kind: str
+    start: float  # first sample of the pattern part of the window
+    centre_lat: float
+    centre_lon: float
+    radius_m: float | None
+    leg_length_m: float | None
+    width_m: float | None
+    axis_deg: float | None
+    span_m: float
+    outline: list[tuple[float, float]]
+
+
+# History columns (float64: export/import must round-trip exactly).
+_C_T, _C_LAT, _C_LON, _C_HDG, _C_TURN, _C_STEP, _C_ALT = range(7)
+_NCOL = 7
+
+
+# Spare rows of the history buffer beyond the longest window: a full buffer moves its newest rows
+# to the front once per this many samples instead of copying itself at every sample.
+_SPARE_ROWS = 32
+
+
+@dataclass(slots=True)
+class _Track:
+    buf: F64 = field(default_factory=lambda: np.empty((0, _NCOL)))  # samples, oldest first: buf[:n]
+    n: int = 0
+    fed: int = 0  # samples appended since the history was last reset (the fit cadence)
+    start_span: float = math.nan
+    last_t: float = math.nan  # last sample fed (also skipped slow ones)
+    last_lat: float = math.nan
+    last_lon: float = math.nan
+    last_alt: float = math.nan
+    # open pattern
+    open: bool = False
+    start: float = math.nan
+    seq: int = 0
+    kind: str = ""
+    pending: str = ""
+    pending_since: float = math.nan
+    last_q: float = math.nan  # last sample at which the pattern qualified
+    last_emit: float = math.nan
+    fit: _Fit | None = None
+
+
+def _wrap180(a: F64 | float) -> Any:
+    return (np.asarray(a) + 180.0) % 360.0 - 180.0
+
+
+def _bearing_dist(lat0: float, lon0: float, lat1: float, lon1: float) -> tuple[float, float]:
+    """Initial bearing (deg) and distance (m), equirectangular: samples are < ~10 km apart."""
+    k = math.cos(math.radians(0.5 * (lat0 + lat1)))
+    dx = math.radians(lon1 - lon0) * k * _R_EARTH
+    dy = math.radians(lat1 - lat0) * _R_EARTH
+    return math.degrees(math.atan2(dx, dy)) % 360.0, math.hypot(dx, dy)
+
+
+def _hull(x: F64, y: F64) -> list[tuple[float, float]]:
+    """Convex hull (Andrew's monotone chain), counter-clockwise, closed."""
+    pts = sorted(set(zip(x.tolist(), y.tolist(), strict=True)))
+    if len(pts) < 3:
+        return pts + pts[:1]
+
+    def cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    upper: list[tuple[float, float]] = []
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    ring = lower[:-1] + upper[:-1]
+    return ring + ring[:1]
+
+
+class PatternDetector:
+    """Per-aircraft on-station pattern detection over a bounded window of samples."""
+
+    def __init__(self, config: PatternConfig | None = None) -> None:
+        self.config = config or PatternConfig()
+        self._tracks: dict[str, _Track] = {}
+        # History kept: the longest window plus a margin, in samples.
+        self._keep = int(math.ceil(self.config.windows_s[-1] / SAMPLE_INTERVAL_S)) + 8
+
+    # ------------------------------------------------------------------ feeding
+    def feed(self, icao24: str, t: float, lat: float, lon: float, track_deg: float, gs_kt: float,
+             alt_ft: float) -> list[PatternEvent]:
+        """One downsampled sample (NaN allowed for track, speed, altitude), in time order."""
+        cfg = self.config
+        if not (math.isfinite(t) and math.isfinite(lat) and math.isfinite(lon)):
+            return []
+        tr = self._tracks.get(icao24)
+        if tr is None:
+            tr = self._tracks[icao24] = _Track(buf=np.empty((self._keep + _SPARE_ROWS, _NCOL)))
+        out: list[PatternEvent] = []
+        if math.isfinite(tr.last_t):
+            if t < tr.last_t:
+                return []  # out of order: the engine feeds in time order; ignore rather than corrupt
+            if t - tr.last_t >= cfg.silence_end_s:
+                if tr.open:
+                    out.append(self._end(icao24, tr, tr.last_t + cfg.silence_end_s, "silent"))
+                tr.n = tr.fed = 0
+        tr.last_t, tr.last_lat, tr.last_lon = t, lat, lon
+        tr.last_alt = alt_ft if math.isfinite(alt_ft) else math.nan
+
+        h = tr.buf[: tr.n]
+        n = tr.n
+        hdg, turn, step = math.nan, 0.0, 0.0
+        moved = 0.0
+        if n:
+            p = h[n - 1]
+            dt = t - p[_C_T]
+            brg, moved = _bearing_dist(p[_C_LAT], p[_C_LON], lat, lon)
+            if dt <= cfg.max_step_s:
+                step = moved
+        slow = math.isfinite(gs_kt) and gs_kt < cfg.min_speed_kt
+        if n and not math.isfinite(gs_kt):
+            dt = t - h[n - 1, _C_T]
+            slow = dt > 0 and dt <= cfg.max_step_s and moved / dt < cfg.min_speed_kt * 1852.0 / 3600.0
+        if slow:
+            # Taxiing / hovering: not part of any pattern, but an open one may still be broken.
+            out.extend(self._evaluate(icao24, tr, t, qualifies=None))
+            return out
+        if n and moved >= cfg.min_move_m:
+            hdg = brg
+        elif math.isfinite(track_deg):
+            hdg = track_deg % 360.0
+        if n and step > 0 and math.isfinite(hdg) and math.isfinite(h[n - 1, _C_HDG]):
+            turn = float(_wrap180(hdg - h[n - 1, _C_HDG]))
+        if tr.n == tr.buf.shape[0]:  # full: keep the newest keep-1 rows, at the front
+            tr.buf[: self._keep - 1] = tr.buf[tr.n - self._keep + 1 : tr.n]
+            tr.n = self._keep - 1
+        tr.buf[tr.n] = (t, lat, lon, hdg, turn, step, tr.last_alt)
+        tr.n += 1
+        tr.fed += 1
+        if tr.fed % cfg.fit_every:
+            return out
+        h = tr.buf[max(0, tr.n - self._keep) : tr.n]
+        out.extend(self._evaluate(icao24, tr, t, qualifies=self._qualify(h, tr.open)))
+        return out
+
+    def close(self, icao24: str, t: float) -> list[PatternEvent]:
+        """The engine's turn gate closed (no turning for a while): end an open pattern
+        ("pattern_broken", at ``t``) and forget the aircraft's history."""
+        tr = self._tracks.pop(icao24, None)
+        if tr is None or not tr.open:
+            return []
+        return [self._end(icao24, tr, t, "pattern_broken")]
+
+    def silent(self, icao24: str, now: float) -> list[PatternEvent]:
+        """End an open pattern of an aircraft silent for config.silence_end_s (stamped last + that)."""
+        tr = self._tracks.get(icao24)
+        if tr is None or not tr.open or not (now - tr.last_t >= self.config.silence_end_s):
+            return []
+        ev = self._end(icao24, tr, tr.last_t + self.config.silence_end_s, "silent")
+        self._tracks.pop(icao24, None)
+        return [ev]
+
+    def finish(self, icao24: str) -> list[PatternEvent]:
+        """End of input: end an open pattern."""
+        tr = self._tracks.get(icao24)
+        if tr is None or not tr.open:
+            return []
+        return [self._end(icao24, tr, tr.last_t, "end_of_input")]
+
+    def drop(self, icao24: str) -> None:
+        self._tracks.pop(icao24, None)
+
+    def active(self, icao24: str) -> bool:
+        tr = self._tracks.get(icao24)
+        return tr is not None and tr.open
+
+    # ------------------------------------------------------------------ state
+    def export_state(self, icao24: str) -> Any | None:
+        """JSON-able state (floats round-trip exactly through orjson), None if nothing kept."""
+        tr = self._tracks.get(icao24)
+        if tr is None:
+            return None
+        f = tr.fit
+        return {
+            "h": tr.buf[max(0, tr.n - self._keep) : tr.n].ravel().tolist(),
+            "fed": tr.fed,
+            "span0": tr.start_span,
+            "last": [tr.last_t, tr.last_lat, tr.last_lon, tr.last_alt],
+            "open": tr.open,
+            "p": [tr.start, tr.seq, tr.kind, tr.pending, tr.pending_since, tr.last_q, tr.last_emit],
+            "fit": None if f is None else [f.kind, f.start, f.centre_lat, f.centre_lon, f.radius_m,
+                                           f.leg_length_m, f.width_m, f.axis_deg, f.span_m,
+                                           [list(p) for p in f.outline]],
+        }
+
+    def import_state(self, icao24: str, state: Any) -> None:
+        if not state:
+            self._tracks.pop(icao24, None)
+            return
+
+        def num(v: Any) -> float:
+            return math.nan if v is None else float(v)  # orjson writes NaN as null
+
+        tr = _Track(buf=np.empty((self._keep + _SPARE_ROWS, _NCOL)))
+        h = np.array([num(v) for v in state["h"]], dtype=np.float64).reshape(-1, _NCOL)
+        tr.buf[: h.shape[0]] = h
+        tr.n = h.shape[0]
+        tr.fed = int(state.get("fed", 0))
+        tr.start_span = num(state.get("span0"))
+        tr.last_t, tr.last_lat, tr.last_lon, tr.last_alt = (num(v) for v in state["last"])
+        tr.open = bool(state["open"])
+        p = state["p"]
+        tr.start, tr.seq, tr.kind, tr.pending = num(p[0]), int(p[1]), str(p[2]), str(p[3])
+        tr.pending_since, tr.last_q, tr.last_emit = num(p[4]), num(p[5]), num(p[6])
+        f = state.get("fit")
+        if f is not None:
+            opt = [None if v is None else float(v) for v in f[4:8]]
+            tr.fit = _Fit(str(f[0]), num(f[1]), num(f[2]), num(f[3]), opt[0], opt[1], opt[2], opt[3], num(f[8]),
+                          [(float(a), float(b)) for a, b in f[9]])
+        self._tracks[icao24] = tr
+
+    # ------------------------------------------------------------------ state machine
+    def _evaluate(self, icao24: str, tr: _Track, t: float, qualifies: _Fit | None) -> list[PatternEvent]:
+        cfg = self.config
+        if qualifies is not None:
+            fit = qualifies
+            if not tr.open:
+                tr.open, tr.seq, tr.start, tr.kind = True, 0, fit.start, fit.kind
+                tr.pending, tr.pending_since, tr.last_q, tr.fit = "", math.nan, t, fit
+                tr.last_emit = t
+                tr.start_span = fit.span_m
+                return [self._event("pattern_started", icao24, tr, t, None)]
+            tr.last_q = t
+            changed = False
+            if fit.kind != tr.kind:
+                if fit.kind != tr.pending:
+                    tr.pending, tr.pending_since = fit.kind, t
+                elif t - tr.pending_since >= cfg.kind_confirm_s:
+                    tr.kind, tr.pending, changed = fit.kind, "", True
+            else:
+                tr.pending = ""
+            # A pattern does not grow by a third between samples: a jump in span is the transit
+            # out entering the window, so the previous dimensions are kept.
+            grown = (tr.fit is not None and fit.span_m > cfg.max_growth * tr.fit.span_m) or not (
+                fit.span_m <= cfg.max_total_growth * tr.start_span)
+            if changed:  # a new kind: its own dimensions, whatever the old kind's were
+                tr.fit, tr.start_span = fit, fit.span_m
+            elif fit.kind == tr.kind and not grown:
+                tr.fit = fit
+                # the tightest fit of this kind so far bounds later growth (see max_total_growth)
+                tr.start_span = min(tr.start_span, fit.span_m)
+            if changed or t - tr.last_emit >= cfg.update_interval_s:
+                tr.last_emit = t
+                return [self._event("pattern_updated", icao24, tr, t, None)]
+            return []
+        if tr.open and t - tr.last_q >= cfg.break_s:
+            return [self._end(icao24, tr, t, "pattern_broken")]
+        return []
+
+    def _end(self, icao24: str, tr: _Track, t: float, reason: str) -> PatternEvent:
+        ev = self._event("pattern_ended", icao24, tr, t, reason)
+        tr.open, tr.fit, tr.pending = False, None, ""
+        tr.start = tr.last_q = tr.last_emit = tr.pending_since = math.nan
+        tr.kind = ""
+        return ev
+
+    def _event(self, transition: str, icao24: str, tr: _Track, t: float, reason: str | None) -> PatternEvent:
+        f = tr.fit
+        assert f is not None
+        seq = tr.seq
+        tr.seq += 1
+        return PatternEvent(
+            transition=transition, icao24=icao24, pattern_start=tr.start, seq=seq, t=t, kind=tr.kind,
+            centre_lat=f.centre_lat, centre_lon=f.centre_lon, radius_m=f.radius_m, leg_length_m=f.leg_length_m,
+            width_m=f.width_m, axis_deg=f.axis_deg, span_m=f.span_m, outline=list(f.outline),
+            time_on_station_s=max(0.0, tr.last_q - tr.start), end_reason=reason,
+            last_lat=tr.last_lat, last_lon=tr.last_lon,
+            last_alt_ft=tr.last_alt if math.isfinite(tr.last_alt) else None,
+        )
+
+    # ------------------------------------------------------------------ the fit
+    def _qualify(self, h: F64, is_open: bool) -> _Fit | None:
+        """The best fit among the trailing windows that qualify, or None."""
+        cfg = self.config
+        n = h.shape[0]
+        if n < 4:
+            return None
+        t = h[:, _C_T]
+        t_last = float(t[-1])
+        turn_min = cfg.stay_turn_deg if is_open else cfg.start_turn_deg
+        ratio_min = cfg.stay_ratio if is_open else cfg.start_ratio
+        absturn = np.abs(h[:, _C_TURN])
+        if float(absturn.sum()) < min(turn_min, cfg.precheck_turn_deg):
+            return None  # the cheap pre-check: not turning
+        best: _Fit | None = None
+        for w in cfg.windows_s:
+            i0 = int(np.searchsorted(t, t_last - w, side="left"))
+            if n - i0 < 4 or t_last - t[i0] < cfg.coverage_frac * w:
+                break  # longer windows are not covered either
+            if float(absturn[i0 + 1:].sum()) < turn_min:
+                continue
+            fit = self._fit(h[i0:], ratio_min)
+            # Prefer a recognised shape over "loiter", then the tightest fit: a long window may
+            # still hold part of the transit in or out, which inflates the dimensions.
+            if fit is not None and (best is None or (fit.kind != "loiter", -fit.span_m)
+                                    > (best.kind != "loiter", -best.span_m)):
+                best = fit
+        return best
+
+    def _fit(self, w: F64, ratio_min: float) -> _Fit | None:
+        cfg = self.config
+        # Trim the inbound transit off the front of the window: leading samples far from where the
+        # aircraft mostly is (median point) are not on station, and would inflate the span.
+        k0 = math.cos(math.radians(float(np.median(w[:, _C_LAT]))))
+        dx = np.radians(w[:, _C_LON] - np.median(w[:, _C_LON])) * k0 * _R_EARTH
+        dy = np.radians(w[:, _C_LAT] - np.median(w[:, _C_LAT])) * _R_EARTH
+        d = np.hypot(dx, dy)
+        near = np.flatnonzero(d <= cfg.trim_factor * float(np.percentile(d, 75)) + cfg.min_span_m)
+        if near.size:
+            w = w[int(near[0]):]
+        if w.shape[0] < 4 or float(w[-1, _C_T] - w[0, _C_T]) < cfg.min_on_station_s:
+            return None
+        lat, lon = w[:, _C_LAT], w[:, _C_LON]
+        lat0 = float(lat.mean())
+        lon0 = float(lon.mean())
+        k = math.cos(math.radians(lat0))
+        x = np.radians(lon - lon0) * k * _R_EARTH
+        y = np.radians(lat - lat0) * _R_EARTH
+        path = float(w[1:, _C_STEP].sum())
+        cx, cy = float(x.mean()), float(y.mean())
+        cov = np.cov(np.vstack((x - cx, y - cy)))
+        if not np.all(np.isfinite(cov)):
+            return None
+        _evals, evecs = np.linalg.eigh(cov)
+        ax, ay = float(evecs[0, 1]), float(evecs[1, 1])  # major axis (largest eigenvalue last)
+        along = (x - cx) * ax + (y - cy) * ay
+        across = -(x - cx) * ay + (y - cy) * ax
+        a_lo, a_hi = float(along.min()), float(along.max())
+        c_lo, c_hi = float(across.min()), float(across.max())
+        length, width = a_hi - a_lo, c_hi - c_lo
+        span = max(length, width)
+        if span > cfg.max_span_m or path < ratio_min * max(span, cfg.min_span_m):
+            return None
+        turns = w[1:, _C_TURN]
+        absturn = float(np.abs(turns).sum())
+        dominance = abs(float(turns.sum())) / absturn if absturn > 0 else 0.0
+        straight = np.abs(turns) < cfg.straight_turn_deg
+        straight_frac = float(straight.mean())
+        hd = w[1:, _C_HDG][straight]
+        hd = hd[np.isfinite(hd)]
+        axial = 0.0
+        if hd.size >= 3:
+            a2 = np.radians(2.0 * hd)
+            axial = float(math.hypot(float(np.cos(a2).mean()), float(np.sin(a2).mean())))
+        aspect = length / max(width, 1.0)
+        # Where the pattern part of the window starts: the first turn (an inbound straight leg in
+        # the window is transit, not time on station).
+        turning = np.flatnonzero(np.abs(turns) >= cfg.straight_turn_deg)
+        start = float(w[1 + int(turning[0]), _C_T]) if turning.size else float(w[0, _C_T])
+        axis_deg = math.degrees(math.atan2(ax, ay)) % 180.0
+
+        def to_ll(px: F64, py: F64) -> list[tuple[float, float]]:
+            la = lat0 + np.degrees(py / _R_EARTH)
+            lo = lon0 + np.degrees(px / (k * _R_EARTH))
+            return [(round(float(a), 6), round(float(b), 6)) for a, b in zip(la, lo, strict=True)]
+
+        # Orbit: algebraic circle fit (Kasa): x^2 + y^2 = 2 a x + 2 b y + c.
+        A = np.column_stack((2 * x, 2 * y, np.ones_like(x)))
+        sol = np.linalg.lstsq(A, x * x + y * y, rcond=None)[0]
+        ox, oy = float(sol[0]), float(sol[1])
+        r2 = float(sol[2]) + ox * ox + oy * oy
+        radius = math.sqrt(r2) if r2 > 0 else 0.0
+        rms = float(np.sqrt(np.mean((np.hypot(x - ox, y - oy) - radius) ** 2))) if radius > 0 else math.inf
+        if (dominance >= cfg.orbit_dominance and radius > 0 and rms <= cfg.orbit_fit_rms * radius
+                and straight_frac <= cfg.orbit_max_straight and aspect <= cfg.orbit_max_aspect):
+            ang = np.radians(np.arange(cfg.outline_points + 1) * (360.0 / cfg.outline_points))
+            ring = to_ll(ox + radius * np.sin(ang), oy + radius * np.cos(ang))
+            ring[-1] = ring[0]
+            clat, clon = to_ll(np.array([ox]), np.array([oy]))[0]
+            return _Fit("orbit", start, clat, clon, radius, None, None, None, span, ring)
+        clat, clon = to_ll(np.array([cx + ax * 0.5 * (a_lo + a_hi) - ay * 0.5 * (c_lo + c_hi)]),
+                           np.array([cy + ay * 0.5 * (a_lo + a_hi) + ax * 0.5 * (c_lo + c_hi)]))[0]
+        if (dominance >= cfg.racetrack_dominance and straight_frac >= cfg.racetrack_min_straight
+                and axial >= cfg.racetrack_axial and aspect >= cfg.racetrack_min_aspect):
+            # Stadium: two semicircles of diameter `width` joined by legs of length - width.
+            leg = max(length - width, 0.0)
+            r = 0.5 * width
+            mid_a, mid_c = 0.5 * (a_lo + a_hi), 0.5 * (c_lo + c_hi)
+            m = max(cfg.outline_points // 2, 4)
+            th = np.linspace(-0.5 * math.pi, 0.5 * math.pi, m + 1)
+            # along/across coordinates: end 1 at +leg/2, end 2 at -leg/2
+            pa = np.concatenate((mid_a + 0.5 * leg + r * np.cos(th), mid_a - 0.5 * leg - r * np.cos(th)))
+            pc = np.concatenate((mid_c + r * np.sin(th), mid_c - r * np.sin(th)))
+            px = cx + pa * ax - pc * ay
+            py = cy + pa * ay + pc * ax
+            ring = to_ll(px, py)
+            ring.append(ring[0])
+            return _Fit("racetrack", start, clat, clon, None, leg, width, axis_deg, span, ring)
+        hull = _hull(x, y)
+        ring = to_ll(np.array([p[0] for p in hull]), np.array([p[1] for p in hull]))
+        if (dominance <= cfg.survey_max_dominance and straight_frac >= cfg.survey_min_straight
+                and axial >= cfg.survey_axial):
+            return _Fit("survey", start, clat, clon, None, length, width, axis_deg, span, ring)
+        return _Fit("loiter", start, clat, clon, None, None, None, None, span, ring)

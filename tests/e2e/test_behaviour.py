@@ -1,0 +1,81 @@
+"""Behaviour end to end: missions against a baseline and gone dark, through the real broker,
+two real workers and the real Redis, equal to ``skyfence analyze`` on the same file.
+
+The histories are real flights (tests/behaviour_history.py): BOE004's real pass near Laredo,
+flown again under P-8 addresses at the story's times, and real positions cut out of it.
+The mission ledger and the coverage stage are keyed stages fed from every partition, so two
+workers must give exactly what one process gives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.settings import Settings
+from tests import behaviour_history as H
+from tests.e2e.test_pipeline import analyze, redis_alerts, skyfence
+
+NM = 1852.0
+
+
+def _by_schema(alerts: list[dict], schema: str) -> list[dict]:
+    return [a for a in alerts if a.get("schema") == schema]
+
+
+def two_workers(settings: Settings, start_worker) -> None:
+    """Two workers of one app (one consumer group), each with its own web port."""
+    from streams.stack import free_port
+
+    start_worker("w1", settings_=settings)
+    start_worker("w2", settings_=settings.replace(web_port=free_port()))
+
+
+def _history_files(tmp_path: Path, days: tuple[float, ...]) -> tuple[Path, Path, list[str], list[float]]:
+    recs, icaos, starts = H.mission_history(days)
+    f = H.write(tmp_path / "history.json.gz", recs)
+    csv = tmp_path / "p8.csv"
+    csv.write_text(H.p8_csv(icaos))
+    return f, csv, icaos, starts
+
+
+@pytest.mark.integration
+async def test_activity_alert_two_workers_equal_analyze(settings: Settings, start_worker, tmp_path: Path) -> None:
+    from streams.kafka_io import ensure_topics
+
+    f, csv, icaos, _starts = _history_files(tmp_path, H.BASELINE_DAYS + H.BURST_DAYS)
+    settings = settings.replace(aircraft_csv=str(csv))
+    expected = analyze(settings, str(f), "traffic-json")
+    activity = _by_schema(expected, "activity.v1")
+    assert len(activity) == 1, activity
+    a = activity[0]
+    assert a["category"] == "surveillance"
+    assert a["baseline_count"] == 3 and a["window_days"] == 10 and a["baseline_days"] == 90
+    # raised by the 5th mission of the burst, the first at which the window clearly exceeds the
+    # baseline (at least 5 missions, Poisson tail < 1e-3: streams/core/missions.py)
+    assert a["window_count"] == 5 and a["trigger_mission_id"].startswith(icaos[3 + 4] + "-")
+    assert a["headline"] == "5 surveillance missions in 10 days against 0.3 per 10 days over the previous 90 days"
+
+    await ensure_topics(settings)
+    two_workers(settings, start_worker)
+    skyfence(settings, "replay", str(f), "--format", "traffic-json", "--speed", "max")
+    alerts = await redis_alerts(settings, expect=len(expected), timeout=180.0, settle=5.0)
+    ids = [x["event_id"] for x in alerts]
+    assert len(ids) == len(set(ids)), "an alert was delivered twice"
+    got = {x["event_id"]: x for x in alerts}
+    want = {x["event_id"]: x for x in expected}
+    missing = [(want[k]["schema"], want[k]["transition"], want[k].get("icao24")) for k in sorted(set(want) - set(got))]
+    extra = [(got[k]["schema"], got[k]["transition"], got[k].get("icao24")) for k in sorted(set(got) - set(want))]
+    assert not missing and not extra, (missing, extra)
+    for x in expected:
+        assert got[x["event_id"]] == x
+
+
+@pytest.mark.unit
+def test_quiet_history_raises_no_activity_alert(tmp_path: Path) -> None:
+    f, csv, _icaos, _starts = _history_files(tmp_path, H.QUIET_DAYS)
+    out = analyze(Settings(aircraft_csv=str(csv)), str(f), "traffic-json")
+    assert not _by_schema(out, "activity.v1")
+    # ... while the same flights do make missions: the ledger saw them and stayed quiet
+    assert any(x.get("transition") == "approaching" for x in out)
