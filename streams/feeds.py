@@ -108,9 +108,13 @@ async def _gunzip_if_needed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes
         return
     d = zlib.decompressobj(wbits=31)
     pending = head
+    # Whether the current member has taken input: after a member's end marker a fresh
+    # decompressor waits for a next member that may never come, which is no truncation.
+    started = False
     while True:
         try:
             while pending:
+                started = True
                 out = d.decompress(pending, GUNZIP_STEP)
                 pending = d.unconsumed_tail
                 if out:
@@ -119,6 +123,7 @@ async def _gunzip_if_needed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes
                     # Concatenated gzip members (as `cat a.gz b.gz` makes) continue here.
                     rest = d.unused_data + pending
                     d = zlib.decompressobj(wbits=31)
+                    started = False
                     pending = rest
                     if not rest:
                         break
@@ -137,7 +142,7 @@ async def _gunzip_if_needed(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes
     tail = d.flush()
     if tail:
         yield tail
-    if not d.eof:
+    if started and not d.eof:
         log.warning("gzip stream ended before its end marker (file cut short?)")
 
 
