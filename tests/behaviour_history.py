@@ -92,13 +92,14 @@ def background_addresses(partitions: Sequence[int] = (4, 8)) -> list[str]:
     raise AssertionError("no addresses cover every partition")
 
 
-def with_background(records: list[dict], day: float) -> list[dict]:
-    """``records`` plus civil copies of the same real pass on ``day``, one per address of
-    :func:`background_addresses`, so every partition's stream time passes the history's end."""
+def with_background(records: list[dict], start: float) -> list[dict]:
+    """``records`` plus civil copies of the same real pass from ``start`` (epoch s), one per
+    address of :func:`background_addresses`, so every partition's stream time passes the
+    history's end."""
     leg = near_mexico(rows())
     out = list(records)
     for j, icao in enumerate(background_addresses()):
-        out.extend(shifted(leg, icao, T0 + day * DAY + 60.0 * j, callsign=f"BGR{j:03d}"))
+        out.extend(shifted(leg, icao, start + 60.0 * j, callsign=f"BGR{j:03d}"))
     out.sort(key=lambda r: (r["timestamp"], r["icao24"]))
     return out
 
@@ -117,9 +118,19 @@ def mission_history(days: Sequence[float] = BASELINE_DAYS + BURST_DAYS) -> tuple
         out.extend(shifted(leg, icao, start, callsign=f"PELCN{k:02d}"))
         icaos.append(icao)
         starts.append(start)
-    return with_background(out, max(days) + 1.0), icaos, starts
+    return with_background(out, T0 + (max(days) + 1.0) * DAY), icaos, starts
 
 
 def write(path: Path, records: Sequence[dict[str, Any]]) -> Path:
     path.write_bytes(gzip.compress(orjson.dumps(list(records)), mtime=0))
     return path
+
+
+def position_rows(positions: Sequence[Any]) -> list[dict[str, Any]]:
+    """streams.records.Position objects back as traffic-json rows (what a recording holds)."""
+    out = []
+    for p in sorted(positions, key=lambda p: (p.event_time, p.icao24)):
+        out.append({"timestamp": int(round(p.event_time * 1000.0)), "icao24": p.icao24, "latitude": p.lat,
+                    "longitude": p.lon, "altitude": p.alt_baro_ft, "groundspeed": p.ground_speed_kt,
+                    "track": p.track_deg, "vertical_rate": p.vertical_rate_fpm, "callsign": p.callsign})
+    return out

@@ -79,3 +79,53 @@ def test_quiet_history_raises_no_activity_alert(tmp_path: Path) -> None:
     assert not _by_schema(out, "activity.v1")
     # ... while the same flights do make missions: the ledger saw them and stayed quiet
     assert any(x.get("transition") == "approaching" for x in out)
+
+
+def _dark_file(tmp_path: Path, silent_area: bool) -> Path:
+    """US Navy ae0455 off Baja with 10 min of its real positions cut out, and a real scene of
+    neighbours moved onto its last position (tests/core/test_coverage.py's World)."""
+    from tests.core.test_coverage import World, _parse
+
+    carrier = sorted(_parse("traffic_military_aircraft_carrier.json.gz"), key=lambda p: p.event_time)
+    world = World(carrier, _parse("traffic_quickstart_scene.json.gz"))
+    name = "dark_silent.json.gz" if silent_area else "dark.json.gz"
+    rows = H.position_rows(world.positions(silent_area=silent_area))
+    # civil traffic after the scene, so that every partition's stream time passes the reappearance
+    return H.write(tmp_path / name, H.with_background(rows, world.cut[1] + 3600.0))
+
+
+# The recording is one JSON document of ~2 MB (15 aircraft for an hour, plus background).
+BIG = 4 * 1024 * 1024
+
+
+@pytest.mark.unit
+def test_gone_dark_only_while_neighbours_are_heard(tmp_path: Path) -> None:
+    out = analyze(Settings(max_message_bytes=BIG), str(_dark_file(tmp_path, silent_area=False)), "traffic-json")
+    dark = _by_schema(out, "dark.v1")
+    assert [d["transition"] for d in dark] == ["went_dark", "reappeared"], dark
+    went, back = dark
+    assert went["icao24"] == "ae0455" and went["coverage"]["aircraft_heard"] >= 1
+    assert went["silence_s"] == pytest.approx(300.0, abs=1.0)
+    assert back["reappeared"]["gap_s"] == pytest.approx(600.0, abs=30.0)
+    assert back["alert_id"] == went["alert_id"] and back["seq"] == 1
+    silent = analyze(Settings(max_message_bytes=BIG), str(_dark_file(tmp_path, silent_area=True)), "traffic-json")
+    assert not _by_schema(silent, "dark.v1")
+
+
+@pytest.mark.integration
+async def test_gone_dark_two_workers_equal_analyze(settings: Settings, start_worker, tmp_path: Path) -> None:
+    from streams.kafka_io import ensure_topics
+
+    f = _dark_file(tmp_path, silent_area=False)
+    settings = settings.replace(max_message_bytes=BIG)
+    expected = analyze(settings, str(f), "traffic-json")
+    assert len(_by_schema(expected, "dark.v1")) == 2
+    await ensure_topics(settings)
+    two_workers(settings, start_worker)
+    skyfence(settings, "replay", str(f), "--format", "traffic-json", "--speed", "max")
+    alerts = await redis_alerts(settings, expect=len(expected), timeout=180.0, settle=5.0)
+    got = {x["event_id"]: x for x in alerts}
+    assert len(got) == len(alerts), "an alert was delivered twice"
+    assert sorted(got) == sorted(x["event_id"] for x in expected)
+    for x in expected:
+        assert got[x["event_id"]] == x
