@@ -9,6 +9,11 @@ internet) of the tracks over the project's own zone files.
 A **mission** is a track segment whose closest approach within the report window came
 within the outermost approach ring (100 nm by default) of the sovereign boundary.
 
+Behaviour, when given: each track entry lists the on-station patterns (``pattern.v1``
+documents, the latest event of each ``pattern_id``) of its aircraft that overlap the
+segment, with their total time on station; and a ``baseline`` section quotes the mission
+ledger's summary (window against baseline, daily counts), drawn as a bar chart under the map.
+
 Sources: ``collect_file_updates`` runs the same engine as ``skyfence analyze`` over
 files; ``collect_topic_updates`` reads the pipeline's tracks topic between two times
 (offsets for times). ``build_report`` is pure; ``render_png`` and ``format_text`` draw it.
@@ -27,6 +32,9 @@ from streams.settings import Settings
 # A trail point is kept only when it moved this far (degrees, ~1 km) from the last kept one:
 # a 10-hour flight stays a few thousand points, far below what a map picture can show.
 PATH_STEP_DEG = 0.01
+NM = 1852.0
+# One colour per pattern kind, the same as the live map's (streams/web/static/map.js KIND_COLOUR).
+KIND_COLOUR = {"orbit": "#4cc9f0", "racetrack": "#f72585", "survey": "#b5e48c", "loiter": "#f8961e"}
 
 
 # --- sources ---------------------------------------------------------------------------------
@@ -81,9 +89,12 @@ Point = tuple[str, float, float, float, float]
 
 
 async def collect_file_updates(
-    files: Sequence[tuple[str, str]], engine: Any, max_message_bytes: int | None = None, partitions: int = 8
+    files: Sequence[tuple[str, str]], engine: Any, max_message_bytes: int | None = None, partitions: int = 8,
+    behaviour: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], list[Point]]:
-    """Track updates and positions of ``(path, format)`` files through one engine, as ``analyze --close``."""
+    """Track updates and positions of ``(path, format)`` files through one engine, as ``analyze --close``.
+
+    ``behaviour``, when given, receives the run's ``alerts`` (every schema) and its mission ``ledger``."""
     from streams.feeds import open_feed
     from streams.ingest import run
 
@@ -91,6 +102,9 @@ async def collect_file_updates(
     for path, fmt in files:
         await run(open_feed(path, fmt=fmt), fmt, out, source=path, receiver=None, max_message_bytes=max_message_bytes)
     out.finish(close_all=True)
+    if behaviour is not None:
+        behaviour["alerts"] = out.result.alerts
+        behaviour["ledger"] = out.result.ledger
     return updates, points
 
 
@@ -98,6 +112,17 @@ async def collect_topic_updates(
     settings: Settings, t_from: float | None, t_to: float | None, idle_s: float = 2.0
 ) -> list[dict[str, Any]]:
     """Track updates from the tracks topic with Kafka timestamps in [t_from, t_to] (all partitions)."""
+    from streams.topics import TRACKS
+
+    return await collect_topic_docs(settings, TRACKS, t_from, t_to, lambda d: d.get("schema") == "track.v1", idle_s)
+
+
+async def collect_topic_docs(
+    settings: Settings, spec: Any, t_from: float | None, t_to: float | None,
+    keep: Callable[[dict[str, Any]], bool], idle_s: float = 2.0,
+) -> list[dict[str, Any]]:
+    """JSON documents of topic ``spec`` (a streams.topics.TopicSpec) with Kafka timestamps in
+    [t_from, t_to] (all partitions) for which ``keep(doc)`` holds."""
     import asyncio
     import time
 
@@ -106,10 +131,9 @@ async def collect_topic_updates(
 
     from streams.settings import SettingsError
     from streams.status import client_kwargs
-    from streams.topics import TRACKS
     from streams.web.live import topic_partitions
 
-    topic = TRACKS.name(settings)
+    topic = spec.name(settings)
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
     await consumer.start()
     out: list[dict[str, Any]] = []
@@ -146,7 +170,7 @@ async def collect_topic_updates(
                         doc = orjson.loads(r.value)
                     except orjson.JSONDecodeError:
                         continue  # the pipeline dead-letters bad records; a report reads only good ones
-                    if isinstance(doc, dict) and doc.get("schema") == "track.v1":
+                    if isinstance(doc, dict) and keep(doc):
                         out.append(doc)
                     if r.offset + 1 >= ends[tp]:
                         done.add(tp)
@@ -192,8 +216,11 @@ def build_report(
     all_aircraft: bool = False,
     points: Sequence[ScoredPoint] | None = None,
     describe: Callable[[float, float], str | None] | None = None,
+    patterns: Sequence[dict[str, Any]] | None = None,
+    baseline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report as a JSON-able dict: ``window``, ``summary``, ``daily`` and ``tracks`` (one per segment).
+    """The report as a JSON-able dict: ``window``, ``summary``, ``daily``, ``tracks`` (one per segment)
+    and ``baseline``.
 
     Segments (and their classification and cumulative ``time_in_zone_s``) come from the track
     updates, grouped by ``segment_id``; the closest approach, entry and path come from the
@@ -201,8 +228,16 @@ def build_report(
     updates' own positions). Only times in [t_from, t_to] count; time in each zone is the growth
     of the cumulative counters over the window. Without ``all_aircraft`` only military,
     surveillance or watchlisted tracks are reported.
+
+    ``patterns``: pattern.v1 documents (any events; other schemas are ignored). Each track entry
+    gets ``patterns`` (its aircraft's patterns whose [start, end] overlaps the entry's
+    [first_seen, last_seen], from the latest event of each pattern_id) and ``time_on_station_s``
+    (the overlapping time, summed). ``baseline``: the mission ledger's summary (flat, or with the
+    figures under ``stats``); missing keys become None. It becomes the ``baseline`` section (None
+    without one).
     """
     updates = list(updates)
+    by_pattern = _patterns_by_icao(patterns or ())
     pts = sorted(points if points is not None else points_from_updates(updates), key=lambda q: (q[0], q[1]))
     by_icao: dict[str, list[ScoredPoint]] = {}
     for q in pts:
@@ -231,7 +266,11 @@ def build_report(
         cum_last = ((in_w or ups)[-1]).get("time_in_zone_s") or {}
         cum_prior = (before[-1] if before else {}).get("time_in_zone_s") or {}
         zones = {k: round(max(0.0, float(v) - float(cum_prior.get(k, 0.0))), 1) for k, v in cum_last.items()}
-        tracks.append(_segment_entry(sid, (in_w or ups)[-1], seg_pts, zones, outer_ring_m, describe, (lo, hi)))
+        entry = _segment_entry(sid, (in_w or ups)[-1], seg_pts, zones, outer_ring_m, describe, (lo, hi))
+        on = [p for p in by_pattern.get(str(last.get("icao24")), ()) if p["start"] <= hi and p["end"] >= lo]
+        entry["patterns"] = on
+        entry["time_on_station_s"] = round(sum(max(0.0, min(p["end"], hi) - max(p["start"], lo)) for p in on), 1)
+        tracks.append(entry)
     tracks.sort(key=lambda t: (t["first_seen"], t["segment_id"]))
     missions = [t for t in tracks if t["mission"]]
     daily: dict[str, int] = {}
@@ -251,6 +290,8 @@ def build_report(
         "entered": sum(1 for m in missions if m["entered"]),
         "tracks": len(tracks),
         "aircraft": len({t["icao24"] for t in missions}),
+        "patterns": sum(len(t["patterns"]) for t in tracks),
+        "time_on_station_s": round(sum(t["time_on_station_s"] for t in tracks), 1),
         "headline": f"{len(missions)} mission{'s' if len(missions) != 1 else ''} in {len(days)} "
                     f"day{'s' if len(days) != 1 else ''}",
     }
@@ -263,7 +304,115 @@ def build_report(
         "summary": summary,
         "daily": dict(sorted(daily.items())),
         "tracks": tracks,
+        "baseline": None if baseline is None else baseline_section(baseline),
     }
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def pattern_label(doc: dict[str, Any]) -> str:
+    """A pattern's kind, dimensions and distance to the 12 nm line, as the map labels it:
+    "racetrack 54 nm x 9 nm, 30 nm from the line". Missing dimensions are left out."""
+    kind = str(doc.get("kind") or "pattern")
+    raw = doc.get("dimensions")
+    dims: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    leg, width, radius, span = (None if (x := _number(dims.get(k))) is None else f"{x / NM:.0f} nm"
+                                for k in ("leg_length_m", "width_m", "radius_m", "span_m"))
+    if kind == "orbit" and radius:
+        size = f"radius {radius}"
+    elif leg and width:
+        size = f"{leg} x {width}"
+    else:
+        size = span or ""
+    d = _number(doc.get("distance_to_boundary_m"))
+    where = "" if d is None else (f"{-d / NM:.0f} nm inside the line" if d < 0 else f"{d / NM:.0f} nm from the line")
+    head = f"{kind} {size}".strip()
+    return f"{head}, {where}" if where else head
+
+
+def _patterns_by_icao(docs: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The latest event of each pattern (by event time, then seq), as report entries, per icao24.
+
+    The on_station alert repeats its pattern's figures under its own alert_id but the same
+    pattern_id: it marks the pattern ``on_station_alert`` and never hides a later update.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    alerted: set[str] = set()
+    for d in docs:
+        pid = d.get("pattern_id")
+        if d.get("schema") != "pattern.v1" or not isinstance(pid, str) or _number(d.get("started_at")) is None:
+            continue
+        if d.get("transition") == "on_station":
+            alerted.add(pid)
+        key = (_number(d.get("event_time")) or 0.0, d.get("transition") != "on_station", _number(d.get("seq")) or 0.0)
+        cur = latest.get(pid)
+        if cur is None or key >= (_number(cur.get("event_time")) or 0.0, cur.get("transition") != "on_station",
+                                  _number(cur.get("seq")) or 0.0):
+            latest[pid] = d
+    out: dict[str, list[dict[str, Any]]] = {}
+    for pid, d in latest.items():
+        start = float(d["started_at"])
+        tos = _number(d.get("time_on_station_s"))
+        end = start + tos if tos is not None else max(start, _number(d.get("event_time")) or start)
+        out.setdefault(str(d.get("icao24")), []).append({
+            "pattern_id": pid,
+            "kind": d.get("kind"),
+            "start": start,
+            "end": end,
+            "start_iso": _iso(start),
+            "end_iso": _iso(end),
+            "time_on_station_s": round(end - start, 1),
+            "status": "closed" if d.get("transition") == "pattern_ended" else "open",
+            "end_reason": d.get("end_reason"),
+            "distance_to_boundary_m": _number(d.get("distance_to_boundary_m")),
+            "inside_sovereign": d.get("inside_sovereign"),
+            "airspace_country": d.get("airspace_country"),
+            "centre": d.get("centre"),
+            "dimensions": d.get("dimensions"),
+            "description": d.get("description"),
+            "label": pattern_label(d),
+            "on_station_alert": pid in alerted,
+            "outline": d.get("outline") or [],
+        })
+    for lst in out.values():
+        lst.sort(key=lambda p: (p["start"], p["pattern_id"]))
+    return out
+
+
+_BASELINE_KEYS = ("category", "window_days", "window_count", "baseline_days", "baseline_count",
+                  "baseline_per_window", "baseline_daily_median", "baseline_daily_mad", "rate_ratio", "p_value")
+
+
+def baseline_section(baseline: dict[str, Any]) -> dict[str, Any]:
+    """The report's ``baseline`` section from the mission ledger's summary (missing keys: None).
+
+    Window days are those in [window_start, window_end) when the summary gives them, else the
+    last ``window_days`` days of ``daily_counts``.
+    """
+    raw_stats = baseline.get("stats")
+    stats: dict[str, Any] = raw_stats if isinstance(raw_stats, dict) else {}
+    out: dict[str, Any] = {k: baseline.get(k, stats.get(k)) for k in _BASELINE_KEYS}
+    raw_daily = baseline.get("daily_counts") or baseline.get("daily") or {}
+    daily = {str(k): int(v) for k, v in sorted(raw_daily.items()) if _number(v) is not None} \
+        if isinstance(raw_daily, dict) else {}
+    w0, w1, wd = _number(baseline.get("window_start")), _number(baseline.get("window_end")), _number(out["window_days"])
+    if w0 is not None and w1 is not None:
+        lo, hi = _iso(w0)[:10], _iso(w1 - 1)[:10]  # type: ignore[index]
+        window = [d for d in daily if lo <= d <= hi]
+    else:
+        window = list(daily)[-int(wd):] if wd is not None and wd >= 1 else []
+    headline = baseline.get("headline")
+    if not headline and all(_number(out[k]) is not None for k in ("window_count", "window_days", "baseline_days",
+                                                                  "baseline_per_window")):
+        n, w = int(out["window_count"]), int(out["window_days"])
+        cat = f"{out['category']} " if out["category"] else ""
+        headline = (f"{n} {cat}mission{'s' if n != 1 else ''} in {w} days against "
+                    f"{out['baseline_per_window']:.1f} per {w} days over the previous {int(out['baseline_days'])} days")
+    out.update(headline=headline or None, daily_counts=daily, window=window,
+               window_start_iso=_iso(w0), window_end_iso=_iso(w1))
+    return out
 
 
 def _segment_entry(sid: str, last: dict[str, Any], pts: list[ScoredPoint], zones: dict[str, float],
@@ -351,10 +500,38 @@ def format_text(report: dict[str, Any]) -> str:
                      f"{'ENTERED' if t['entered'] else 'did not enter'} Mexican sovereign airspace")
         if zones:
             lines.append(f"    time in zones: {zones}")
+        for p in t.get("patterns") or ():
+            lines.append(f"    on station: {p['label']}, {p['start_iso']} – {p['end_iso']} "
+                         f"({_hms(p['time_on_station_s'])}{', ' + p['description'] if p['description'] else ''})"
+                         f"{'; ON STATION alert' if p['on_station_alert'] else ''}")
+        if t.get("patterns"):
+            lines.append(f"    time on station: {_hms(t['time_on_station_s'])}")
     s = report["summary"]
     lines += ["", "daily missions: " + (", ".join(f"{d} {n}" for d, n in report["daily"].items()) or "none"),
               f"{s['headline']} ({s['aircraft']} aircraft, {s['entered']} entered; {s['tracks']} tracks reported)"]
+    if s.get("patterns"):
+        lines.append(f"{s['patterns']} on-station pattern{'s' if s['patterns'] != 1 else ''}, "
+                     f"{_hms(s['time_on_station_s'])} on station")
+    b = report.get("baseline")
+    if b:
+        lines += ["", f"baseline ({b['category'] or 'all categories'}): {b['headline'] or 'no missions known'}"]
+        figures = []
+        if b["window_days"] is not None:
+            figures.append(f"window {b['window_days']} days: {_opt(b['window_count'], 'd')} mission(s)")
+        if b["baseline_days"] is not None:
+            figures.append(f"baseline {b['baseline_days']} days: {_opt(b['baseline_count'], 'd')} mission(s) "
+                           f"(median {_opt(b['baseline_daily_median'], 'g')}/day, "
+                           f"MAD {_opt(b['baseline_daily_mad'], 'g')})")
+        figures.append(f"rate ratio {_opt(b['rate_ratio'], '.1f')}, p = {_opt(b['p_value'], '.2g')}")
+        lines.append("    " + "; ".join(figures))
+        busy = [f"{d}{'*' if d in b['window'] else ''} {n}" for d, n in b["daily_counts"].items() if n]
+        lines.append(f"    missions per day ({len(b['daily_counts'])} days, * = window): "
+                     + (", ".join(busy) or "none"))
     return "\n".join(lines)
+
+
+def _opt(v: Any, fmt: str) -> str:
+    return "n/a" if _number(v) is None else format(int(v) if fmt == "d" else v, fmt)
 
 
 def render_png(report: dict[str, Any], zones: dict[str, Any], neighbours: dict[str, Any] | None,
@@ -365,7 +542,12 @@ def render_png(report: dict[str, Any], zones: dict[str, Any], neighbours: dict[s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(11, 7.5), dpi=110)
+    base = report.get("baseline")
+    if base:
+        fig, (ax, bx) = plt.subplots(2, 1, figsize=(11, 10), dpi=110, gridspec_kw={"height_ratios": [3.2, 1]})
+        _baseline_chart(bx, base)
+    else:
+        fig, ax = plt.subplots(figsize=(11, 7.5), dpi=110)
     fig.patch.set_facecolor("#0e1621")
     ax.set_facecolor("#0b2030")
 
@@ -416,6 +598,25 @@ def render_png(report: dict[str, Any], zones: dict[str, Any], neighbours: dict[s
             ax.plot([ca["lon"]], [ca["lat"]], marker="o", ms=6, color=color, mec="white", mew=0.8, zorder=6)
             ax.annotate(f"{who}\n{how}", (ca["lon"], ca["lat"]), xytext=(7, 4), textcoords="offset points",
                         color="white", fontsize=8, fontweight="bold", zorder=7)
+    kinds: set[str] = set()
+    for t in report["tracks"]:
+        for p in t.get("patterns") or ():
+            ring = [c for c in p["outline"] if isinstance(c, list | tuple) and len(c) >= 2]
+            if len(ring) < 2:
+                continue
+            colour = KIND_COLOUR.get(str(p["kind"]), "#dfe7ef")
+            xs, ys = zip(*[(c[0], c[1]) for c in ring], strict=True)
+            lon_all += xs
+            lat_all += ys
+            ax.fill(xs, ys, color=colour, alpha=0.15, zorder=5)
+            ax.plot(xs, ys, ls=(0, (5, 3)), color=colour, lw=1.6, zorder=6,
+                    label=None if p["kind"] in kinds else f"{p['kind']} (on-station pattern)")
+            kinds.add(str(p["kind"]))
+            # under the outline's southernmost point: the closest-approach label sits to its right
+            low = min(ring, key=lambda c: c[1])
+            ax.annotate(f"{t['callsign'] or t['icao24']}: {p['label']}", (low[0], low[1]), xytext=(0, -6),
+                        textcoords="offset points", ha="center", va="top", color=colour, fontsize=7.5,
+                        fontweight="bold", zorder=7)
     ax.fill([], [], color="#2f6f4f", ec="#5fd39a", label="Mexico land + 12 nm (sovereign)")
     # frame Mexico plus the reported tracks, clipped to the bundled data's box
     lo_x = min([-118.5, *lon_all]) - 1
@@ -434,9 +635,44 @@ def render_png(report: dict[str, Any], zones: dict[str, Any], neighbours: dict[s
     leg.set_zorder(8)
     fig.text(0.99, 0.01, "Boundaries © OpenStreetMap contributors, ODbL 1.0 · rings are distance buffers, "
              "not legal zones", ha="right", va="bottom", color="#8a9bb0", fontsize=7)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.02, 1.0, 1.0))  # room for the credit line under the lowest panel
     fig.savefig(path, facecolor=fig.get_facecolor())
     plt.close(fig)
+
+
+def _baseline_chart(ax: Any, base: dict[str, Any]) -> None:
+    """Missions per day, window days highlighted against the baseline days, with the baseline's median."""
+    ax.set_facecolor("#0b2030")
+    days = list(base["daily_counts"])
+    counts = [base["daily_counts"][d] for d in days]
+    window = set(base["window"])
+    colours = ["#ff5a5f" if d in window else "#4c7aa8" for d in days]
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
+
+    idx = [i for i, d in enumerate(days) if d in window]
+    if idx:  # shade the window so its quiet days show as window days too
+        ax.axvspan(min(idx) - 0.5, max(idx) + 0.5, color="#ff5a5f", alpha=0.08, lw=0)
+    ax.bar(range(len(days)), counts, color=colours, width=0.85)
+    handles: list[Any] = [
+        Patch(color="#ff5a5f", label=f"window ({base['window_days'] or len(window)} days)"),
+        Patch(color="#4c7aa8", label=f"baseline ({base['baseline_days'] or len(days) - len(window)} days)"),
+    ]
+    median = _number(base["baseline_daily_median"])
+    if median is not None:
+        handles.append(ax.axhline(median, color="#dfe7ef", lw=0.8, ls=(0, (4, 3)),
+                                  label=f"baseline daily median {median:g}"))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    step = max(1, len(days) // 10)
+    ax.set_xticks(range(0, len(days), step), [d[5:] for d in days[::step]])
+    ax.set_xlim(-0.6, max(len(days), 1) - 0.4)
+    ax.set_ylabel("missions / day", color="#8a9bb0", fontsize=8)
+    ax.tick_params(colors="#8a9bb0", labelsize=7)
+    for sp in ax.spines.values():
+        sp.set_color("#253244")
+    ax.set_title(base["headline"] or "missions per day", color="#dfe7ef", fontsize=9.5)
+    ax.legend(handles=handles, loc="upper left", fontsize=7, facecolor="#0e1621", edgecolor="#253244",
+              labelcolor="#dfe7ef")
 
 
 def neighbours_geojson() -> dict[str, Any]:
@@ -484,21 +720,60 @@ def run_report(settings: Settings, files: Sequence[str], fmt: str | None, t_from
             pairs.append((f, fmt or sniff_format(Path(f))))
         engine = build_engine(settings)
         fence = engine.geofence
+        got: dict[str, Any] = {}
         updates, raw = asyncio.run(collect_file_updates(pairs, engine, settings.max_message_bytes,
-                                                        settings.partitions))
+                                                        settings.partitions, behaviour=got))
         points = score_points(fence, raw)
+        patterns = [a for a in got["alerts"] if a.get("schema") == "pattern.v1"]
+        ledger = got["ledger"]
     else:
         fence = load_geofence(settings, warm=False)
         updates = asyncio.run(collect_topic_updates(settings, t_from, t_to))
         points = None
+        patterns, ledger = asyncio.run(_topic_behaviour(settings, t_from, t_to))
     from streams.core.places import Places
 
     places = Places.load()
     outer = float(max(fence.ring_m)) if len(fence.ring_m) else 0.0
+    baseline = _baseline(ledger, t_to)
     report = build_report(updates, outer, t_from, t_to, all_aircraft=all_aircraft, points=points,
-                          describe=places.describe)
+                          describe=places.describe, patterns=patterns, baseline=baseline)
     if png:
         from streams.geo.describe import zones_geojson
 
         render_png(report, zones_geojson(fence), neighbours_geojson(), Path(png))
     return report
+
+
+async def _topic_behaviour(settings: Settings, t_from: float | None, t_to: float | None) -> tuple[list[dict], Any]:
+    """Pattern events from the alerts topic in the window, and the mission ledger rebuilt from
+    the whole missions topic (small: one record per sortie; the baseline needs months of it)."""
+    from streams.core.missions import Mission
+    from streams.topics import ALERTS, MISSIONS
+    from streams.wiring import mission_ledger
+
+    patterns = await collect_topic_docs(settings, ALERTS, t_from, t_to, lambda d: d.get("schema") == "pattern.v1")
+    ledger = mission_ledger(settings)
+    try:
+        missions = await collect_topic_docs(settings, MISSIONS, None, None, lambda d: d.get("kind") == "mission")
+    except Exception:  # an older pipeline without a missions topic: no baseline section
+        return patterns, None
+    for d in missions:
+        try:
+            ledger.add(Mission.from_dict(d))
+        except ValueError:
+            continue  # the worker dead-letters bad records; a report reads only good ones
+    ledger.finish()
+    return patterns, ledger
+
+
+def _baseline(ledger: Any, t_to: float | None) -> dict[str, Any] | None:
+    """The ledger's summary for the report: the category with the most missions (the report
+    is about one story; the JSON lists the others under ``categories``)."""
+    if ledger is None or not ledger.categories():
+        return None
+    cats = ledger.categories()
+    best = max(cats, key=lambda c: (ledger.summary(c, t_to).get("missions_known", 0), c))
+    out = dict(ledger.summary(best, t_to))
+    out["categories"] = {c: ledger.summary(c, t_to).get("stats") for c in cats}
+    return out

@@ -3,8 +3,10 @@
 This module owns the terminal view: it follows the tracks and alerts topics with the
 web map's own read-only follower (``streams.web.live.LiveState`` / ``follow_topics``,
 no consumer group), and renders a rich table sorted by distance to the boundary or
-by predicted time to entry, with class, altitude, speed, zone and the newest alerts
-highlighted. ``build_table`` is pure over a ``LiveState``; ``run_watch`` drives it.
+by predicted time to entry, with class, altitude, speed, zone, the aircraft's current
+on-station pattern (kind and time on station) and the newest alerts highlighted (pattern,
+gone-dark and activity documents by their headline). ``build_table`` is pure over a
+``LiveState``; ``run_watch`` drives it.
 """
 
 from __future__ import annotations
@@ -50,18 +52,27 @@ def rows(state: LiveState, sort: str = "distance", max_distance_km: float | None
             continue
         pos = doc.get("position") or {}
         tte = g.get("predicted_entry_s")
+        pat = state.patterns.get(icao) or {}
         out.append({
             "icao24": icao, "callsign": doc.get("callsign"), "category": cls.get("category"),
             "type_code": cls.get("type_code"), "alt_ft": pos.get("alt_ft"), "gs_kt": pos.get("ground_speed_kt"),
             "zone": g.get("zone"), "country": g.get("airspace_country"), "distance_m": dist,
             "entry_s": float(tte) if isinstance(tte, int | float) else math.inf,
             "last_seen": doc.get("last_seen"),
+            "pattern": pat.get("kind"), "on_station_s": pat.get("time_on_station_s"),
+            "dark": icao in state.dark,
         })
     if sort == "entry":
         out.sort(key=lambda r: (r["entry_s"], r["distance_m"], r["icao24"]))
     else:
         out.sort(key=lambda r: (r["distance_m"], r["icao24"]))
     return out
+
+
+def _hm(s: float) -> str:
+    """Time on station: 1h05m, or 12m under an hour."""
+    m = int(s // 60)
+    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m"
 
 
 def _fmt(v: Any, fmt: str, none: str = "–") -> str:
@@ -85,22 +96,29 @@ def build_table(state: LiveState, sort: str = "distance", max_distance_km: float
               expand=True, header_style="bold")
     for col, just in (("callsign", "left"), ("icao24", "left"), ("class", "left"), ("type", "left"),
                       ("alt ft", "right"), ("gs kt", "right"), ("zone", "left"), ("airspace", "left"),
-                      ("to boundary km", "right"), ("entry in", "right")):
+                      ("to boundary km", "right"), ("entry in", "right"), ("pattern", "left")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in listed[:limit]:
         mil = r["category"] in ("military", "surveillance")
         style = "bold red" if r["icao24"] in fresh else ("magenta" if mil else "")
         entry = "" if not math.isfinite(r["entry_s"]) else f"{int(r['entry_s'] // 60)}m{int(r['entry_s'] % 60):02d}s"
         dist = r["distance_m"]
+        pattern = "" if not r["pattern"] else (
+            f"{r['pattern']} {_hm(r['on_station_s'])}" if isinstance(r["on_station_s"], int | float) else r["pattern"])
+        if r["dark"]:
+            pattern = f"{pattern} DARK".strip()
         t.add_row(r["callsign"] or "", r["icao24"], r["category"] or "?", r["type_code"] or "",
                   _fmt(r["alt_ft"], ",.0f"), _fmt(r["gs_kt"], ".0f"), r["zone"] or "", r["country"] or "",
-                  "inside" if dist < 0 else _fmt(dist / 1000, ",.1f"), entry, style=style)
+                  "inside" if dist < 0 else _fmt(dist / 1000, ",.1f"), entry, pattern, style=style)
     alerts = Table(title="newest alerts", expand=True, show_header=False, box=None)
     alerts.add_column("alert")
     for a in list(state.alerts)[:8]:
         sev = str(a.get("severity", "info"))
-        text = Text(f"{a.get('event_time_iso', '')}  {sev.upper():<6} {a.get('transition', ''):<11} "
-                    f"{a.get('callsign') or a.get('icao24')}  {a.get('description') or ''}")
+        if a.get("schema", "alert.v1") == "alert.v1":
+            what = f"{a.get('callsign') or a.get('icao24')}  {a.get('description') or ''}"
+        else:  # pattern.v1, dark.v1, activity.v1 (and anything newer): the headline says who and where
+            what = str(a.get("headline") or a.get("description") or "")
+        text = Text(f"{a.get('event_time_iso', '')}  {sev.upper():<6} {a.get('transition', ''):<11} {what}")
         text.stylize(SEVERITY_STYLE.get(sev, ""))
         if now - arrivals.get(str(a.get("event_id")), -1e9) < HIGHLIGHT_S:
             text.stylize("reverse")

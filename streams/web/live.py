@@ -1,10 +1,16 @@
-"""The live view behind the web map: latest aircraft, trails and alerts, pushed by SSE.
+"""The live view behind the web map: latest aircraft, trails, alerts and behaviour, pushed by SSE.
 
 This module owns a read-only follower of the ``tracks`` and ``alerts`` topics (all
 partitions, no consumer group, so it never takes partitions from the pipeline) and
 the routes that serve its state: ``/map`` (the map page; also ``/`` outside a Faust worker),
-``/api/zones``, ``/api/neighbours``, ``/api/aircraft``, ``/api/alerts`` and ``/api/events`` (server-sent events).
-No route accepts input that changes anything.
+``/api/zones``, ``/api/neighbours``, ``/api/aircraft``, ``/api/alerts``, ``/api/patterns``,
+``/api/dark`` and ``/api/events`` (server-sent events). No route accepts input that changes anything.
+
+The alerts topic carries four schemas (``alert.v1``, ``pattern.v1``, ``dark.v1``, ``activity.v1``);
+every one goes to the alert list. ``pattern.v1`` documents also keep the aircraft's active
+on-station pattern (started/updated/on_station set it, pattern_ended removes it) and ``dark.v1``
+its open silence (went_dark sets it, reappeared removes it); each change is pushed as a
+``pattern`` or ``dark`` SSE event. Documents of an unknown schema only reach the alert list.
 
 Inside a worker the follower runs only while the map is in use (``follow_while_watched``):
 reading both topics whole costs the CPU-bound worker several percent, for nobody when no one
@@ -27,6 +33,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from streams.report import pattern_label
 from streams.settings import Settings
 from streams.topics import ALERTS, TRACKS
 
@@ -55,6 +62,10 @@ class LiveState:
         self.aircraft: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.trails: dict[str, deque[tuple[float, float, float]]] = {}
         self.alerts: deque[dict[str, Any]] = deque(maxlen=MAX_ALERTS)
+        # icao24 -> the latest pattern.v1 document of its active (not ended) pattern
+        self.patterns: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # icao24 -> the went_dark dark.v1 document of its open silence
+        self.dark: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.clients: set[asyncio.Queue[bytes]] = set()
         self._last_used = -float("inf")  # monotonic; never used yet
         self._wanted = asyncio.Event()  # wakes an idle follow_while_watched
@@ -79,6 +90,8 @@ class LiveState:
         self.aircraft.clear()
         self.trails.clear()
         self.alerts.clear()
+        self.patterns.clear()
+        self.dark.clear()
 
     def on_track(self, doc: dict[str, Any]) -> None:
         icao = str(doc.get("icao24", ""))
@@ -98,9 +111,94 @@ class LiveState:
             self._push({"type": "track", "aircraft": self.view(icao)})
 
     def on_alert(self, doc: dict[str, Any]) -> None:
+        """Any document of the alerts topic: listed; pattern.v1 and dark.v1 also update the behaviour state."""
         self.alerts.appendleft(doc)
         if self.clients:
             self._push({"type": "alert", "alert": doc})
+        schema = doc.get("schema")
+        if schema == "pattern.v1":
+            self._on_pattern(doc)
+        elif schema == "dark.v1":
+            self._on_dark(doc)
+
+    def _on_pattern(self, doc: dict[str, Any]) -> None:
+        icao, pid = str(doc.get("icao24") or ""), doc.get("pattern_id")
+        if not icao or not isinstance(pid, str):
+            return
+        cur: dict[str, Any] = self.patterns.get(icao) or {}
+        same = cur.get("pattern_id") == pid
+        if doc.get("transition") == "pattern_ended":
+            if same:  # an end of an older pattern must not remove the one flying now
+                del self.patterns[icao]
+                self._push({"type": "pattern", "icao24": icao, "pattern_id": pid, "pattern": None})
+            return
+        if same and _num(doc.get("event_time"), 0.0) < _num(cur.get("event_time"), 0.0):
+            return  # older than what is shown (on_station repeats its pattern's event)
+        if cur and not same and _num(doc.get("started_at"), 0.0) < _num(cur.get("started_at"), 0.0):
+            return  # a pattern that started before the current one has ended already
+        # the on_station alert is raised once per pattern: later updates keep its mark
+        on_station = doc.get("transition") == "on_station" or bool(same and cur.get("on_station"))
+        self.patterns[icao] = {**doc, "on_station": on_station}
+        self.patterns.move_to_end(icao)
+        while len(self.patterns) > MAX_AIRCRAFT:
+            self.patterns.popitem(last=False)
+        if self.clients:
+            self._push({"type": "pattern", "icao24": icao, "pattern_id": pid, "pattern": self.pattern_view(icao)})
+
+    def _on_dark(self, doc: dict[str, Any]) -> None:
+        icao = str(doc.get("icao24") or "")
+        if not icao:
+            return
+        if doc.get("transition") == "went_dark":
+            self.dark[icao] = doc
+            self.dark.move_to_end(icao)
+            while len(self.dark) > MAX_AIRCRAFT:
+                self.dark.popitem(last=False)
+            if self.clients:
+                self._push({"type": "dark", "icao24": icao, "dark": self.dark_view(icao)})
+        elif doc.get("transition") == "reappeared":
+            cur = self.dark.get(icao)
+            if cur is not None and cur.get("alert_id") == doc.get("alert_id"):
+                del self.dark[icao]
+                self._push({"type": "dark", "icao24": icao, "dark": None})
+
+    def pattern_view(self, icao: str) -> dict[str, Any]:
+        """What the map draws of an aircraft's active pattern (``/api/patterns`` and the ``pattern`` event)."""
+        doc = self.patterns[icao]
+        return {
+            "pattern_id": doc.get("pattern_id"),
+            "icao24": icao,
+            "callsign": doc.get("callsign"),
+            "kind": doc.get("kind"),
+            "transition": doc.get("transition"),
+            "started_at": doc.get("started_at"),
+            "event_time": doc.get("event_time"),
+            "time_on_station_s": doc.get("time_on_station_s"),
+            "centre": doc.get("centre"),
+            "dimensions": doc.get("dimensions"),
+            "outline": doc.get("outline") or [],
+            "distance_to_boundary_m": doc.get("distance_to_boundary_m"),
+            "description": doc.get("description"),
+            "category": (doc.get("classification") or {}).get("category"),
+            "severity": doc.get("severity"),
+            "on_station": bool(doc.get("on_station")),
+            "label": pattern_label(doc),
+        }
+
+    def dark_view(self, icao: str) -> dict[str, Any]:
+        """What the map draws of an aircraft that went dark (``/api/dark`` and the ``dark`` event)."""
+        doc = self.dark[icao]
+        return {
+            "alert_id": doc.get("alert_id"),
+            "icao24": icao,
+            "callsign": doc.get("callsign"),
+            "event_time": doc.get("event_time"),
+            "silence_s": doc.get("silence_s"),
+            "last_seen": doc.get("last_seen"),
+            "dead_reckoned": doc.get("dead_reckoned"),
+            "severity": doc.get("severity"),
+            "headline": doc.get("headline"),
+        }
 
     def view(self, icao: str) -> dict[str, Any]:
         doc = self.aircraft[icao]
@@ -130,6 +228,10 @@ class LiveState:
                 q.put_nowait(data)
             except asyncio.QueueFull:
                 self.clients.discard(q)
+
+
+def _num(v: Any, default: float) -> float:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
 
 
 def _latlon(doc: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -298,6 +400,16 @@ def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable
         state.touch()
         return web.Response(body=orjson.dumps(list(state.alerts)), content_type="application/json")
 
+    async def api_patterns(request: web.Request) -> web.Response:
+        state.touch()
+        return web.Response(body=orjson.dumps([state.pattern_view(k) for k in state.patterns]),
+                            content_type="application/json")
+
+    async def api_dark(request: web.Request) -> web.Response:
+        state.touch()
+        return web.Response(body=orjson.dumps([state.dark_view(k) for k in state.dark]),
+                            content_type="application/json")
+
     async def events(request: web.Request) -> web.StreamResponse:
         state.touch()
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -328,4 +440,6 @@ def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable
     router.add_get("/api/neighbours", api_neighbours)
     router.add_get("/api/aircraft", api_aircraft)
     router.add_get("/api/alerts", api_alerts)
+    router.add_get("/api/patterns", api_patterns)
+    router.add_get("/api/dark", api_dark)
     router.add_get("/api/events", events)

@@ -267,3 +267,125 @@ async def test_routes_touch_and_sse_client_counts(base_settings: Settings) -> No
         left = time.monotonic()
         await until(lambda: not fake.running)
         assert time.monotonic() - left > IDLE * 0.5
+
+
+# --- behaviour documents: patterns and gone dark ----------------------------------------------------------------
+def pattern_doc(transition: str, seq: int, t: float, pid: str = "p" * 20, icao: str = "ac671b",
+                started: float = 1738704033.0) -> dict[str, Any]:
+    """A pattern.v1 document. A DOCUMENT-SHAPE FIXTURE, not detector output (the detector is not wired
+    in yet) and not a claim about any flight: what is tested here is LiveState's bookkeeping and the
+    label's wording. Identity and times are DAL1812's (ac671b) over Yucatán in
+    tests/data/readsb_trace_full_ac671b.json.gz; the dimensions and distance are the spec's example
+    label ("racetrack 54 nm x 9 nm, 30 nm from the line") in metres."""
+    return {"schema": "pattern.v1", "alert_id": pid, "event_id": f"{pid}:{seq}", "seq": seq, "icao24": icao,
+            "callsign": "DAL1812", "transition": transition, "status": "open", "zone": "pattern", "pattern_id": pid,
+            "kind": "racetrack", "started_at": started, "event_time": t, "time_on_station_s": t - started,
+            "centre": {"lat": 19.4, "lon": -88.7},
+            "dimensions": {"radius_m": None, "leg_length_m": 100_000.0, "width_m": 16_700.0, "axis_deg": 160.0,
+                           "span_m": 213_000.0},
+            "outline": [[-89.2, 20.3], [-88.1, 18.5], [-88.0, 18.6], [-89.1, 20.4], [-89.2, 20.3]],
+            "distance_to_boundary_m": 55_560.0, "description": None, "severity": "info", "headline": "DAL1812 ...",
+            "classification": {"category": "civil"}}
+
+
+def test_pattern_lifecycle_started_updated_ended() -> None:
+    state = LiveState()
+    q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=20)
+    state.clients.add(q)
+    t0 = 1738704100.0
+    state.on_alert(pattern_doc("pattern_started", 0, t0))
+    assert list(state.patterns) == ["ac671b"]
+    view = state.pattern_view("ac671b")
+    assert view["label"] == "racetrack 54 nm x 9 nm, 30 nm from the line"
+    assert view["outline"][0] == [-89.2, 20.3] and view["on_station"] is False
+
+    on_station = dict(pattern_doc("pattern_updated", 1, t0 + 300), transition="on_station", alert_id="o" * 20,
+                      event_id="o" * 20 + ":0", seq=0, severity="high")
+    state.on_alert(pattern_doc("pattern_updated", 1, t0 + 300))
+    state.on_alert(on_station)
+    state.on_alert(pattern_doc("pattern_updated", 0, t0 - 100))  # a stale event never rolls it back
+    assert state.patterns["ac671b"]["time_on_station_s"] == t0 + 300 - 1738704033.0
+    assert state.pattern_view("ac671b")["on_station"] is True
+    state.on_alert(pattern_doc("pattern_updated", 2, t0 + 600))
+    assert state.pattern_view("ac671b")["on_station"] is True  # the mark outlives the on_station alert
+
+    # the end of another (older) pattern of the aircraft leaves the current one alone
+    state.on_alert(pattern_doc("pattern_ended", 5, t0 + 650, pid="q" * 20, started=1738703000.0))
+    assert "ac671b" in state.patterns
+    state.on_alert(pattern_doc("pattern_ended", 3, t0 + 700))
+    assert state.patterns == {}
+    assert len(state.alerts) == 7  # every document is listed
+
+    events = [orjson.loads(q.get_nowait()[len(b"data: "):]) for _ in range(q.qsize())]
+    kinds = [e["type"] for e in events]
+    assert kinds.count("alert") == 7
+    pat = [e for e in events if e["type"] == "pattern"]
+    assert [e["pattern"] is None for e in pat] == [False, False, False, False, True]
+    assert pat[-1] == {"type": "pattern", "icao24": "ac671b", "pattern_id": "p" * 20, "pattern": None}
+
+
+def test_dark_and_activity_and_unknown_documents() -> None:
+    state = LiveState()
+    dark = {"schema": "dark.v1", "alert_id": "d" * 20, "event_id": "d" * 20 + ":0", "seq": 0, "icao24": "ac671b",
+            "callsign": "DAL1812", "transition": "went_dark", "status": "open", "zone": "dark",
+            "event_time": 1738705000.0, "last_seen": {"event_time": 1738704700.0, "lat": 20.0, "lon": -89.0},
+            "dead_reckoned": {"lat": 20.6, "lon": -89.4, "inside": True, "distance_to_boundary_m": -30000.0},
+            "silence_s": 300.0, "severity": "high", "headline": "DAL1812 went dark"}
+    state.on_alert(dark)
+    assert state.dark_view("ac671b")["dead_reckoned"]["lat"] == 20.6
+    state.on_alert({"schema": "activity.v1", "icao24": "", "transition": "activity", "headline": "18 missions"})
+    state.on_alert({"schema": "something.v9", "icao24": "ac671b"})
+    state.on_alert({"schema": "pattern.v1"})  # malformed: listed, never kept
+    assert list(state.dark) == ["ac671b"] and state.patterns == {} and len(state.alerts) == 4
+    state.on_alert(dict(dark, transition="reappeared", seq=1, event_id="d" * 20 + ":1", status="closed"))
+    assert state.dark == {}
+    state.on_alert(pattern_doc("pattern_started", 0, 1738704100.0))
+    state.clear()
+    assert state.patterns == {} and state.dark == {}
+
+
+async def test_patterns_and_dark_routes() -> None:
+    state = LiveState()
+    app = web.Application()
+    add_live_routes(app.router, state, lambda: {"type": "FeatureCollection", "features": []})
+    state.on_alert(pattern_doc("pattern_started", 0, 1738704100.0))
+    async with TestClient(TestServer(app)) as http:
+        got = await (await http.get("/api/patterns")).json()
+        assert [p["label"] for p in got] == ["racetrack 54 nm x 9 nm, 30 nm from the line"]
+        assert await (await http.get("/api/dark")).json() == []
+        assert state.in_use(IDLE)
+
+
+def test_watch_table_shows_pattern_column_and_headlines() -> None:
+    """``skyfence watch`` renders over a LiveState: the pattern column and the behaviour headlines."""
+    from rich.console import Console
+
+    from streams.watch import build_table
+
+    state = LiveState()
+    doc = track("ac671b", 19.4, -88.7, 1738704700.0)
+    doc["classification"] = {"category": "civil"}
+    state.on_track(doc)
+    state.on_track(track("aaad6b", 27.5, -99.5, 1738704700.0))
+    state.on_alert(pattern_doc("pattern_started", 0, 1738704100.0))
+    state.on_alert(pattern_doc("pattern_updated", 1, 1738704033.0 + 3900))
+    state.on_alert({"schema": "activity.v1", "icao24": "", "transition": "activity", "severity": "high",
+                    "event_time_iso": "2025-02-04T22:00:00.000Z",
+                    "headline": "18 surveillance missions in 10 days against 0.3 per 10 days"})
+    state.on_alert({"schema": "unknown.v7", "icao24": "ac671b"})
+    console = Console(width=200, record=True, color_system=None)
+    console.print(build_table(state, max_distance_km=None, now=0.0))
+    out = console.export_text()
+    table, _, alerts = out.partition("newest alerts")
+    assert "pattern" in next(line for line in table.splitlines() if "callsign" in line)  # the column header
+    row = next(line for line in table.splitlines() if "ac671b" in line)
+    assert "racetrack 1h05m" in row
+    other = next(line for line in table.splitlines() if "aaad6b" in line)
+    assert "racetrack" not in other
+    assert "18 surveillance missions in 10 days" in alerts and "DAL1812 ..." in alerts
+
+    state.on_alert(pattern_doc("pattern_ended", 2, 1738704033.0 + 4000))
+    console = Console(width=200, record=True, color_system=None)
+    console.print(build_table(state, max_distance_km=None, now=0.0))
+    row = next(line for line in console.export_text().partition("newest alerts")[0].splitlines() if "ac671b" in line)
+    assert "racetrack" not in row
