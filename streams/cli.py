@@ -227,7 +227,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from streams.runners import parse_time
 
     report = run_report(settings, args.files, args.fmt, parse_time(args.t_from), parse_time(args.t_to),
-                        args.png, args.json, all_aircraft=args.all_aircraft or settings.alert_policy == "all")
+                        args.png, args.json, all_aircraft=args.all_aircraft or settings.alert_policy == "all",
+                        zoom=args.zoom)
     if args.json:
         sys.stdout.write(orjson.dumps(report).decode() + "\n")
     else:
@@ -423,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="t_from", default=None, help="window start (ISO or epoch)")
     p.add_argument("--to", dest="t_to", default=None, help="window end (ISO or epoch)")
     p.add_argument("--png", default=None, help="write a map picture of the tracks over the zones")
+    p.add_argument("--zoom", action="store_true", help="frame the missions and their patterns, not all of Mexico")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--all-aircraft", dest="all_aircraft", action="store_true",
                    help="report every aircraft, not only military/surveillance")

@@ -535,8 +535,11 @@ def _opt(v: Any, fmt: str) -> str:
 
 
 def render_png(report: dict[str, Any], zones: dict[str, Any], neighbours: dict[str, Any] | None,
-               path: Path, title: str | None = None) -> None:
-    """A map of the reported tracks over the sovereign zone and rings (matplotlib, Agg, offline)."""
+               path: Path, title: str | None = None, zoom: bool = False) -> None:
+    """A map of the reported tracks over the sovereign zone and rings (matplotlib, Agg, offline).
+
+    The map frames all of Mexico and the tracks; ``zoom`` frames the missions and their patterns
+    alone (a racetrack 20 nm across is a speck on a map of Mexico)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -619,10 +622,13 @@ def render_png(report: dict[str, Any], zones: dict[str, Any], neighbours: dict[s
                         fontweight="bold", zorder=7)
     ax.fill([], [], color="#2f6f4f", ec="#5fd39a", label="Mexico land + 12 nm (sovereign)")
     # frame Mexico plus the reported tracks, clipped to the bundled data's box
-    lo_x = min([-118.5, *lon_all]) - 1
-    hi_x = max([-86.0, *lon_all]) + 1
-    lo_y = min([14.0, *lat_all]) - 1
-    hi_y = max([33.0, *lat_all]) + 1
+    frame_x, frame_y = ([], []) if zoom and lon_all else ([-118.5, -86.0], [14.0, 33.0])
+    # zoomed: a degree around what is drawn, at most; Mexico's frame keeps its 1-degree margin
+    margin = 0.6 if zoom and lon_all else 1.0
+    lo_x = min([*frame_x, *lon_all]) - margin
+    hi_x = max([*frame_x, *lon_all]) + margin
+    lo_y = min([*frame_y, *lat_all]) - margin
+    hi_y = max([*frame_y, *lat_all]) + margin
     ax.set_xlim(max(lo_x, -125.0), min(hi_x, -78.0))
     ax.set_ylim(max(lo_y, 5.0), min(hi_y, 40.0))
     ax.set_aspect(1.0 / math.cos(math.radians((lo_y + hi_y) / 2)))
@@ -701,7 +707,8 @@ def score_points(fence: Any, raw: Sequence[Point]) -> list[ScoredPoint]:
 
 # --- command ---------------------------------------------------------------------------------
 def run_report(settings: Settings, files: Sequence[str], fmt: str | None, t_from: float | None,
-               t_to: float | None, png: str | None, as_json: bool, all_aircraft: bool) -> dict[str, Any]:
+               t_to: float | None, png: str | None, as_json: bool, all_aircraft: bool,
+               zoom: bool = False) -> dict[str, Any]:
     """Build the report from ``files`` (embedded engine) or, with no files, the live tracks topic.
 
     Writes the PNG when ``png`` is given and returns the report dict; the CLI prints it.
@@ -741,7 +748,7 @@ def run_report(settings: Settings, files: Sequence[str], fmt: str | None, t_from
     if png:
         from streams.geo.describe import zones_geojson
 
-        render_png(report, zones_geojson(fence), neighbours_geojson(), Path(png))
+        render_png(report, zones_geojson(fence), neighbours_geojson(), Path(png), zoom=zoom)
     return report
 
 
@@ -776,4 +783,20 @@ def _baseline(ledger: Any, t_to: float | None) -> dict[str, Any] | None:
     best = max(cats, key=lambda c: (ledger.summary(c, t_to).get("missions_known", 0), c))
     out = dict(ledger.summary(best, t_to))
     out["categories"] = {c: ledger.summary(c, t_to).get("stats") for c in cats}
+    # Days before the first mission the ledger holds were not watched: "0 over the previous 90
+    # days" would claim a quiet history nobody recorded.
+    start, hist = out.get("window_start"), out.get("history_start")
+    if isinstance(start, int | float) and isinstance(hist, str):
+        from datetime import datetime
+
+        base0 = start - 86_400.0 * float(out.get("baseline_days") or 0)
+        first = datetime.fromisoformat(hist).replace(tzinfo=UTC).timestamp()
+        if first > base0:
+            from streams.core.missions import headline
+
+            stats = out.get("stats") or {}
+            text = str(out.get("headline") or headline(best, stats)) if stats else str(out.get("headline") or "")
+            watched = max(0, round((start - first) / 86_400.0))
+            out["headline"] = (f"{text} (the input starts {hist}: {watched} of the "
+                               f"{out.get('baseline_days')} baseline days watched)")
     return out

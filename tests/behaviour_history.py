@@ -134,3 +134,52 @@ def position_rows(positions: Sequence[Any]) -> list[dict[str, Any]]:
                     "longitude": p.lon, "altitude": p.alt_baro_ft, "groundspeed": p.ground_speed_kt,
                     "track": p.track_deg, "vertical_rate": p.vertical_rate_fpm, "callsign": p.callsign})
     return out
+
+
+# The tanker's real racetrack (tests/data/patterns/inflight_refuelling.json.gz: 3b7777 over
+# central France, 2020-06-30) between these times, and the point its pattern is centred on.
+TANKER = DATA / "patterns" / "inflight_refuelling.json.gz"
+TANKER_SPAN = (1_593_549_500.0, 1_593_556_000.0)
+TANKER_CENTRE = (46.9, 1.42)
+# ~30 nm off Baja California's 12 nm line, west of Ensenada (the story's core case).
+OFF_BAJA = (30.8, -117.2)
+
+
+def thinned(records: Sequence[dict[str, Any]], every_s: float) -> list[dict[str, Any]]:
+    """Real positions at least ``every_s`` apart (a recording at 1 Hz as a sparser feed gives it;
+    one JSON document stays under the 1 MiB input limit)."""
+    out: list[dict[str, Any]] = []
+    for r in records:
+        if not out or float(r["timestamp"]) - float(out[-1]["timestamp"]) >= every_s * 1000.0:
+            out.append(r)
+    return out
+
+
+def moved(records: Sequence[dict[str, Any]], anchor: tuple[float, float], to: tuple[float, float],
+          shift_s: float = 0.0) -> list[dict[str, Any]]:
+    """A real track moved as a whole: every point keeps its great-circle distance and bearing from
+    ``anchor``, now measured from ``to``; reported tracks turn with the bearings (tracks keep their
+    shape and timing; only where they are changes)."""
+    from streams.core.places import destination, haversine_m, initial_bearing_deg
+
+    lat = np.array([float(r["latitude"]) for r in records])
+    lon = np.array([float(r["longitude"]) for r in records])
+    d = haversine_m(anchor[0], anchor[1], lat, lon)
+    b = initial_bearing_deg(anchor[0], anchor[1], lat, lon)
+    out = []
+    for r, di, bi in zip(records, d.tolist(), b.tolist(), strict=True):
+        c = dict(r)
+        c["latitude"], c["longitude"] = destination(to[0], to[1], bi, di)
+        c["timestamp"] = int(r["timestamp"]) + int(round(shift_s * 1000.0))
+        out.append(c)
+    return out
+
+
+def baja_racetrack(icao24: str = "ae7100", callsign: str = "PELCN99") -> list[dict[str, Any]]:
+    """The tanker's real racetrack, flown by a P-8 address ~30 nm off Baja California."""
+    lo, hi = TANKER_SPAN
+    part = thinned([r for r in rows(TANKER) if lo * 1000 <= float(r["timestamp"]) <= hi * 1000], 5.0)
+    out = moved(part, TANKER_CENTRE, OFF_BAJA)
+    for r in out:
+        r["icao24"], r["callsign"] = icao24, callsign
+    return out

@@ -38,8 +38,11 @@ def attach_stage_agents(app: faust.App, topics: Any, settings: Settings, engine:
     from streams.wiring import coverage_stage, mission_ledger
 
     def attach(kind: str, topic: Any, make: Callable[[], Any]) -> None:
+        # Written under an event of the key's own partition (records are keyed like the table),
+        # so Faust files each changelog record under the current event's partition: no
+        # partitioner lookup, which fails while the producer has no metadata for the changelog.
         table = app.Table(f"{kind}-state", default=None, partitions=settings.partitions, key_type=bytes,
-                          value_type=bytes, use_partitioner=True)
+                          value_type=bytes)
         parts: dict[int, StagePartition] = {}
         topic_name = topic.get_topic_name()
 

@@ -129,3 +129,46 @@ async def test_gone_dark_two_workers_equal_analyze(settings: Settings, start_wor
     assert sorted(got) == sorted(x["event_id"] for x in expected)
     for x in expected:
         assert got[x["event_id"]] == x
+
+
+RACETRACK = H.DATA / "behaviour" / "p8_racetrack_off_baja.json.gz"
+RACETRACK_CSV = H.DATA / "behaviour" / "p8_racetrack_off_baja.csv"
+
+
+@pytest.mark.unit
+def test_shipped_racetrack_file_is_the_real_tanker_moved_off_baja() -> None:
+    """The committed sample is exactly what tests/behaviour_history.py builds from the real
+    tanker recording (so the README's picture and the tests use the same positions)."""
+    import gzip
+
+    import orjson
+
+    assert orjson.loads(gzip.decompress(RACETRACK.read_bytes())) == orjson.loads(orjson.dumps(H.baja_racetrack()))
+    assert RACETRACK_CSV.read_text() == H.p8_csv(["ae7100"])
+
+
+@pytest.mark.integration
+async def test_p8_racetrack_off_baja_is_on_station_through_worker_and_redis(settings: Settings, start_worker) -> None:
+    """The core case: a P-8 flying a racetrack off Baja is an on_station alert, live as in analyze."""
+    settings = settings.replace(aircraft_csv=str(RACETRACK_CSV))
+    expected = analyze(settings, str(RACETRACK), "traffic-json")
+    on = [a for a in expected if a["transition"] == "on_station"]
+    assert len(on) == 1, on
+    a = on[0]
+    assert a["schema"] == "pattern.v1" and a["kind"] == "racetrack" and a["severity"] == "high"
+    # ~30 nm off the coast: 10-30 nm from the 12 nm line, outside, in international airspace
+    assert 10 * NM < a["distance_to_boundary_m"] < 30 * NM and not a["inside_sovereign"]
+    assert a["airspace_country"] != "MEX"
+    assert 20 * NM < a["dimensions"]["leg_length_m"] < 50 * NM and a["dimensions"]["width_m"] < 30 * NM
+    assert a["dimensions"]["axis_deg"] < 30 or a["dimensions"]["axis_deg"] > 150  # the tanker's legs run N-S
+    assert "Ensenada" in a["description"]
+    started = [x for x in expected if x["transition"] == "pattern_started"]
+    assert len(started) == 1 and started[0]["pattern_id"] == a["pattern_id"]
+
+    start_worker(settings_=settings)
+    skyfence(settings, "replay", str(RACETRACK), "--format", "traffic-json", "--speed", "max")
+    alerts = await redis_alerts(settings, expect=len(expected), timeout=120.0)
+    got = {x["event_id"]: x for x in alerts}
+    assert sorted(got) == sorted(x["event_id"] for x in expected)
+    for x in expected:
+        assert got[x["event_id"]] == x
