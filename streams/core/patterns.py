@@ -44,13 +44,13 @@ _KINDS = ("orbit", "racetrack", "survey", "loiter")
 
 # --- the turn gate (run by the engine over every sample, in numba, state in the track row)
 # Most aircraft fly straight: only an aircraft that has been turning is given to the detector,
-# which then keeps its history. Recent |heading change| decays with this time constant: 10 min,
-# the shortest window the detector looks at.
-GATE_TAU_S: float = 600.0
-# A half circle of recent turning opens the gate: a pattern needs 720 deg, so nothing that could
-# become one is missed, while an airliner's turns on departure/arrival (~90-180 deg spread out)
-# mostly stay below it.
-GATE_OPEN_DEG: float = 180.0
+# which then keeps its history. Recent |heading change| decays with this time constant: 20 min,
+# so a steady turn of r deg/s holds r x 1200 deg; a wide orbit (0.2 deg/s, a 30-min lap) 240.
+GATE_TAU_S: float = 1200.0
+# 200 deg of recent turning opens the gate: a pattern needs 720 deg, so nothing that could become
+# one is missed (the wide orbit above opens it, a racetrack's first 180-deg end nearly does and its
+# second does), while an airliner's turns on departure/arrival (~90 deg at a time) mostly do not.
+GATE_OPEN_DEG: float = 200.0
 # The gate stays open this long after the turning last exceeded the threshold: a racetrack's or a
 # survey's straight legs last 5-20 min; 30 min holds the longest of them.
 GATE_HOLD_S: float = 1800.0
@@ -196,8 +196,10 @@ class PatternConfig:
     # straight: this one comparison is their whole per-sample cost beyond the append).
     precheck_turn_deg: float = 300.0
     # A sample is on a straight leg when its heading changed less than this since the previous
-    # one (10 deg in 20 s = 0.5 deg/s, a sixth of a standard-rate turn).
-    straight_turn_deg: float = 10.0
+    # one: 2 deg in 20 s (0.1 deg/s) is above the heading noise of positions 3 km apart (~1 deg)
+    # and below the 0.3 deg/s of a wide orbit (a calibration orbit of 10-15 nm radius takes
+    # ~20 min a lap: 6 deg between samples, which a looser threshold would call straight).
+    straight_turn_deg: float = 2.0
     # Orbit: one turn direction (|net| / total turn), a good circle fit (RMS residual / radius),
     # little straight flight, round (PCA aspect ratio).
     orbit_dominance: float = 0.75

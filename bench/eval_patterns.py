@@ -1,0 +1,70 @@
+"""Evaluation of the on-station pattern detector (``streams.core.patterns``) on real flights.
+
+Runs every hand-labelled flight of ``tests/data/patterns`` (see LABELS.md there) through the real
+engine (policy "all", to the end of the file, as ``skyfence analyze --close``), matches the
+patterns found to the labelled on-station windows (a window is detected when one pattern overlaps
+it by >= 50 % of the window; its kind is the one the pattern reported most) and counts pattern
+events on labelled cruise legs of transits. Prints a table per split ("tuning": thresholds were
+tuned on these; "holdout": never tuned on; "resolution": glider thermals below the 20 s sampling,
+reported, not counted in the goals), the detector's own cost, then one JSON object on the last line.
+
+Usage: ``.venv/bin/python bench/eval_patterns.py [--quick]`` (--quick: the same; the set is small).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.core import pattern_eval as PE  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="same evaluation (the labelled set is small)")
+    ap.parse_args()
+    t0 = time.perf_counter()
+    res = PE.evaluate()
+    elapsed = time.perf_counter() - t0
+    summary: dict[str, object] = {}
+    for split in ("tuning", "holdout", "resolution"):
+        s = res.get(split)
+        if not s:
+            continue
+        print(f"== {split}: {s['flights']} flights")
+        for f, kind, hit, kinds, right in s["rows"]:
+            print(f"  {f:42s} {kind:10s} detected={hit!s:5s} found={kinds} kind_ok={right}")
+        goal = ""
+        if split == "holdout":
+            ok = (s["detected"] >= 0.9 * s["windows"] and s["kind_right"] == s["kind_checked"]
+                  and s["transit_false"] == 0)
+            goal = f"  -> goals (>= 90 % detected, right kind, no transit pattern): {'met' if ok else 'NOT met'}"
+        print(f"  windows {s['windows']}  detected {s['detected']}  right kind (orbit/racetrack) "
+              f"{s['kind_right']}/{s['kind_checked']}  transit legs {s['transit_legs']}  "
+              f"false patterns on transit {s['transit_false']}{goal}")
+        summary[split] = {k: v for k, v in s.items() if k != "rows"}
+    # per-sample cost of the detector alone, on all labelled flights
+    n = fed = 0
+    cost = 0.0
+    for lab in PE.labels():
+        ps = PE.load(lab["file"], lab.get("icao24"))
+        c0 = time.perf_counter()
+        PE.run(ps)
+        cost += time.perf_counter() - c0
+        n += len(ps)
+        fed += len({int(p.event_time // PE.SAMPLE_INTERVAL_S) for p in ps})
+    print(f"cost: {1e6 * cost / max(n, 1):.1f} us per position, {1e6 * cost / max(fed, 1):.1f} us per fed sample")
+    summary["us_per_position_incl_sampling"] = round(1e6 * cost / max(n, 1), 2)
+    summary["us_per_sample"] = round(1e6 * cost / max(fed, 1), 2)
+    summary["elapsed_s"] = round(elapsed, 2)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

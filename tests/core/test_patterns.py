@@ -1,0 +1,103 @@
+"""On-station pattern detector on real recorded flights (tests/data/patterns, labelled by hand)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import orjson
+import pytest
+
+from streams.core.patterns import PatternDetector, PatternEvent, sample_mask
+from tests.core import pattern_eval as PE
+
+pytestmark = pytest.mark.unit
+
+
+def test_sample_mask_is_batch_independent() -> None:
+    ps = PE.load("vienna.json.gz") + PE.load("texas.json.gz")
+    slots = {ic: i for i, ic in enumerate(sorted({p.icao24 for p in ps}))}
+    ps.sort(key=lambda p: (slots[p.icao24], p.event_time))
+    slot = np.array([slots[p.icao24] for p in ps], dtype=np.int64)
+    t = np.array([p.event_time for p in ps])
+    whole = sample_mask(slot, t, np.full(len(slots), np.nan))
+    # the engine sees batches in time order: split by time, each batch sorted by (slot, t)
+    lb = np.full(len(slots), np.nan)
+    got = np.zeros(len(ps), dtype=bool)
+    cuts = np.quantile(t, [0.0, 0.13, 0.5, 0.51, 0.9, 1.0])
+    for a, b in itertools.pairwise(cuts):
+        idx = np.flatnonzero((t >= a) & ((t < b) | (b == cuts[-1])))
+        idx = idx[np.lexsort((t[idx], slot[idx]))]
+        got[idx] = sample_mask(slot[idx], t[idx], lb)
+    assert np.array_equal(got, whole)
+    assert 0 < whole.sum() < len(ps)
+    assert sample_mask(np.zeros(0, dtype=np.int64), np.zeros(0), lb).size == 0
+
+
+def test_racetrack_of_a_tanker() -> None:
+    evs = PE.run(PE.load("inflight_refuelling.json.gz"))
+    kinds = {e.kind for e in evs}
+    assert "racetrack" in kinds
+    rt = [e for e in evs if e.kind == "racetrack" and e.transition != "pattern_ended"][-1]
+    assert rt.leg_length_m is not None and rt.width_m is not None and rt.axis_deg is not None
+    # the plot: legs N-S between 46.5 and 47.3 N (~90 km overall), a few tens of km wide
+    assert 30_000 < rt.leg_length_m < 120_000
+    assert 5_000 < rt.width_m < 50_000
+    assert rt.axis_deg < 30 or rt.axis_deg > 150
+    assert rt.outline[0] == rt.outline[-1]
+    assert evs[-1].transition == "pattern_ended"
+
+
+def test_transit_gives_no_pattern() -> None:
+    assert PE.run(PE.load("tour_de_france_39cd0b_20200910.json.gz")) == []
+
+
+def test_export_import_mid_stream_continues_identically() -> None:
+    ps = PE.load("inflight_refuelling.json.gz")
+    ref = PE.run(ps)
+    t = np.array([p.event_time for p in ps])
+    mask = sample_mask(np.zeros(len(ps), dtype=np.int64), t, np.full(1, np.nan))
+    take = [p for p, m in zip(ps, mask.tolist(), strict=True) if m]
+    det = PatternDetector()
+    evs: list[PatternEvent] = []
+    icao = take[0].icao24
+    for i, p in enumerate(take):
+        if i % 97 == 50:  # several cuts, some while a pattern is open
+            state = orjson.loads(orjson.dumps(det.export_state(icao)))
+            det = PatternDetector()
+            det.import_state(icao, state)
+        evs += det.feed(icao, p.event_time, p.lat, p.lon, PE._f(p.track_deg), PE._f(p.ground_speed_kt),
+                        PE._f(p.alt_baro_ft))
+    evs += det.finish(icao)
+    assert evs == ref
+
+
+def test_degenerate_input_never_raises() -> None:
+    det = PatternDetector()
+    nan = math.nan
+    for i in range(200):
+        det.feed("x", 1000.0 + 20 * i, 10.0, 10.0, nan, nan, nan)  # stationary, duplicated
+        det.feed("y", 1000.0 + 20 * i, nan, 10.0, nan, 300.0, 1000.0)
+        det.feed("z", 1000.0 + 20 * (i // 2), 10.0 + (i % 3) * 1e-3, 10.0, 90.0, 300.0, nan)
+    assert not det.active("x")
+    assert det.silent("x", 1e9) == [] and det.finish("y") == []
+
+
+def test_holdout_goals() -> None:
+    """The issue's goals on the flights held out of tuning, through the real engine.
+
+    Met: >= 90 % of labelled on-station windows detected, no pattern on a transit's cruise legs.
+    Not met: the right kind for every orbit and racetrack (2 of 5 on 2026-12-04: drifting circles
+    are called racetrack or loiter); asserted as a floor so that it can only improve."""
+    res = PE.evaluate("holdout")["holdout"]
+    assert res["windows"] >= 8 and res["transit_legs"] >= 3
+    assert res["detected"] >= 0.9 * res["windows"]
+    assert res["transit_false"] == 0
+    assert res["kind_checked"] >= 5 and res["kind_right"] >= 2
+
+
+def test_tuning_set_right_kinds() -> None:
+    res = PE.evaluate("tuning")["tuning"]
+    assert res["detected"] == res["windows"] and res["kind_right"] == res["kind_checked"] >= 3
+    assert res["transit_false"] == 0
