@@ -308,7 +308,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
 
     from streams.agents.stages import attach_stage_agents
 
-    attach_stage_agents(app, topics, settings, engine, dead_letter_sender=lambda d: dead_letter(d))
+    attach_stage_agents(app, topics, settings, engine, dead_letter_sender=lambda d: dead_letter(d), metrics=metrics)
 
     async def dead_letter(d: DeadLetter) -> None:
         metrics.dead_letters.labels(d.input_format, d.reason).inc()

@@ -30,7 +30,7 @@ STAGE_WITHIN_S = 0.05
 
 
 def attach_stage_agents(app: faust.App, topics: Any, settings: Settings, engine: Any,
-                        dead_letter_sender: Callable[[DeadLetter], Awaitable[None]]) -> None:
+                        dead_letter_sender: Callable[[DeadLetter], Awaitable[None]], metrics: Any = None) -> None:
     from streams.agents import events
     from streams.agents.flush import partition_scope
     from streams.core.stages import COVERAGE, MISSIONS, StagePartition, keys_of
@@ -87,6 +87,8 @@ def attach_stage_agents(app: faust.App, topics: Any, settings: Settings, engine:
                         await fut
                     for a in res.alerts:
                         log.info("%s alert %s %s", kind, a.get("alert_id"), a.get("headline"))
+                        if metrics is not None:
+                            metrics.alerts.labels(str(a.get("transition")), str(a.get("severity"))).inc()
                     writes = sp.take_dirty()
                     ctx = scope(p)
                     if writes and ctx is not None:
