@@ -102,3 +102,24 @@ async def test_live_map_in_real_browser(settings: Settings, start_worker: Callab
     out.parent.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(out))
     assert out.stat().st_size > 50_000
+
+
+async def test_live_map_draws_a_racetrack_in_real_browser(settings: Settings, start_worker: Callable[..., Any],
+                                                        browser: Any) -> None:
+    """A P-8's real racetrack off Baja (tests/data/behaviour) drawn as an outline with its label."""
+    from tests.e2e.test_behaviour import RACETRACK, RACETRACK_CSV
+
+    settings = settings.replace(aircraft_csv=str(RACETRACK_CSV))
+    start_worker(settings_=settings)
+    browser.get(f"http://127.0.0.1:{settings.web_port}/map")
+    wait_for(browser, "return window.skyfence && window.skyfence.counts.boundaryRings > 0")
+    skyfence(settings, "replay", str(RACETRACK), "--format", "traffic-json", "--speed", "max")
+    labels = wait_for(browser, "const c = window.skyfence.counts; return c.patterns > 0 && c.patternLabels")
+    assert any(label.startswith("racetrack") and "from the line" in label for label in labels), labels
+    (pattern,) = browser.execute_script("return window.skyfence.patterns")
+    assert pattern["icao24"] == "ae7100" and pattern["kind"] == "racetrack" and pattern["outline"] > 10
+    side = browser.find_element("id", "alerts").text
+    assert "ON STATION" in side or "on_station" in side or "racetrack" in side
+    out = REPO_ROOT / "artifacts" / "web-racetrack.png"
+    out.parent.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(out))
