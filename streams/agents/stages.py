@@ -31,7 +31,7 @@ STAGE_WITHIN_S = 0.05
 
 def attach_stage_agents(app: faust.App, topics: Any, settings: Settings, engine: Any,
                         dead_letter_sender: Callable[[DeadLetter], Awaitable[None]], metrics: Any = None) -> None:
-    from streams.agents import events
+    from streams.agents import ROCKSDB_OPTIONS, events
     from streams.agents.flush import partition_scope
     from streams.core.stages import COVERAGE, MISSIONS, StagePartition, keys_of
     from streams.topics import partition_for
@@ -41,8 +41,10 @@ def attach_stage_agents(app: faust.App, topics: Any, settings: Settings, engine:
         # Written under an event of the key's own partition (records are keyed like the table),
         # so Faust files each changelog record under the current event's partition: no
         # partitioner lookup, which fails while the producer has no metadata for the changelog.
+        # The aircraft table's small RocksDB buffers (see ROCKSDB_OPTIONS): these hold even less.
         table = app.Table(f"{kind}-state", default=None, partitions=settings.partitions, key_type=bytes,
-                          value_type=bytes)
+                          value_type=bytes,
+                          options=dict(ROCKSDB_OPTIONS) if settings.store.startswith("rocksdb://") else None)
         parts: dict[int, StagePartition] = {}
         topic_name = topic.get_topic_name()
 
