@@ -85,7 +85,7 @@ class EngineOutput:
 
         # A file is whole: a partition none of its aircraft hash to is empty, as a worker finds an
         # empty partition idle (streams.agents: a partition whose end offset is 0).
-        marks = [(b"~watermark", encode_watermark(p, watermarks.get(p))) for p in range(self.partitions)
+        marks = [(b"~watermark", encode_watermark({p: watermarks.get(p) for p in range(self.partitions)}))
                  ] if watermarks else []
         for stage, records in ((self.coverage, coverage), (self.missions, missions)):
             res = stage.handle([*records, *marks])

@@ -239,9 +239,10 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
             for p in idle_partitions(out.watermarks):
                 if p not in marks_sent and p not in idle_sent:
                     marks_pending[p] = None
-        # Watermarks go with records, or from the timer: each goes to every partition of both
-        # stage topics, so a watermark per 10 ms batch would be most of their traffic.
-        marks = dict(marks_pending) if (out is None or out.coverage or out.missions) else {}
+        # Watermarks only from the timer, all of this worker's partitions in one record per stage
+        # partition: per batch, one record per source, they were ~13,000 records/s at a 20,000
+        # positions/s live feed and took most of the worker's CPU.
+        marks = dict(marks_pending) if out is None else {}
         if marks:
             marks_pending.clear()
         marks_sent.update({p: t for p, t in marks.items() if t is not None})
@@ -252,16 +253,19 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
             if not recs and not marks:
                 continue
             writes = [(partition_for(k.decode(), n), k, v) for k, v in recs]
-            writes += [(q, b"~watermark", encode_watermark(p, t)) for p, t in sorted(marks.items()) for q in range(n)]
+            if marks:
+                mark = encode_watermark(marks)
+                writes += [(q, b"~watermark", mark) for q in range(n)]
             futures.extend(d.future for d in await send_batches(kafka_producer(), topic_name, writes))
         return futures
 
-    # 0.2 s: how far behind the track stage the keyed stages' watermark may lag on a quiet stream.
-    # Every 2 s all of them again: a stage partition that moved to another worker starts with no
-    # watermarks, and waits for every positions partition's.
+    # 0.25 s: how far behind the track stage the keyed stages' watermark lags (their decisions
+    # are about minutes of silence and days of missions). Every 2 s all of them again: a stage
+    # partition that moved to another worker starts with no watermarks, and waits for every
+    # positions partition's.
     resend_at = [0.0]
 
-    @app.timer(0.2)
+    @app.timer(0.25)
     async def send_watermarks() -> None:
         now = time.monotonic()
         if now >= resend_at[0]:
