@@ -96,11 +96,11 @@ class EngineOutput:
         """At end of input: optionally release buffered positions, close every episode, end every
         pattern and decide every stage's pending candidates and missions."""
         if close_all:
-            from streams.core.stages import encode_coverage, encode_mission
+            from streams.core.stages import encode_coverage_batch, encode_mission
 
             for out in (self.engine.flush(), self.engine.advance(float("inf"))):
                 self.result.alerts.extend(out.alerts)
-                self._stages([encode_coverage(c, r) for c, r in out.coverage],
+                self._stages(encode_coverage_batch(out.coverage),
                              [encode_mission(m) for m in out.missions], {})
             for stage in (self.coverage, self.missions):
                 self.result.alerts.extend(stage.finish())

@@ -34,7 +34,7 @@ import orjson
 
 from streams.codec import BATCH_FORMAT, decode_position_batch, right_sized
 from streams.columns import PositionColumns
-from streams.core.stages import encode_coverage, encode_mission
+from streams.core.stages import encode_coverage_batch, encode_mission
 from streams.records import DeadLetter
 from streams.sources.base import OVERSIZE_RAW_PREFIX
 from streams.topics import partition_for
@@ -126,7 +126,7 @@ class TrackAdapter:
         out.tracks.extend(result.track_updates)
         for doc in result.alerts:
             out.alerts.append((str(doc["icao24"]).encode(), orjson.dumps(doc), doc))
-        out.coverage.extend(encode_coverage(cell, rec) for cell, rec in result.coverage)
+        out.coverage.extend(encode_coverage_batch(result.coverage))
         out.missions.extend(encode_mission(m) for m in result.missions)
         # Every position at or before the release horizon has left the reorder buffer, so every
         # stage record it leads to is in this output: the stages may go that far.

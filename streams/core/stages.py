@@ -48,6 +48,23 @@ def encode_coverage(cell: str, record: Heard | DarkCandidate | Reappearance) -> 
     return cell.encode(), orjson.dumps({"kind": kind, **record.to_dict()})
 
 
+def encode_coverage_batch(records: Iterable[tuple[str, Heard | DarkCandidate | Reappearance]]
+                          ) -> list[tuple[bytes, bytes]]:
+    """Coverage records as topic records: every cell's heard records of a batch as one record
+    (``{"kind": "heard", "items": [...]}``), candidates and reappearances one each. In a
+    catch-up every aircraft near Mexico is heard once a minute of event time into 1-4 cells,
+    ~15 % as many records as positions, and a Kafka record costs the stage agent ~100 us."""
+    heard: dict[str, list[dict[str, Any]]] = {}
+    out: list[tuple[bytes, bytes]] = []
+    for cell, rec in records:
+        if isinstance(rec, Heard):
+            heard.setdefault(cell, []).append(rec.to_dict())
+        else:
+            out.append(encode_coverage(cell, rec))
+    batched = [(cell.encode(), orjson.dumps({"kind": "heard", "items": items})) for cell, items in heard.items()]
+    return batched + out
+
+
 def encode_mission(m: Mission) -> tuple[bytes, bytes]:
     return m.category.encode(), orjson.dumps({"kind": "mission", **m.to_dict()})
 
@@ -149,8 +166,16 @@ class StagePartition:
             cls = _COVERAGE_KINDS.get(kind)
             if cls is None:
                 raise ValueError(f"unknown coverage record kind {kind!r}")
-            rec: Any = cls.from_dict(doc)
             st: Any = self.stage
+            if kind == "heard" and "items" in doc:
+                items = doc["items"]
+                if not isinstance(items, list):
+                    raise ValueError("heard items must be a list")
+                for item in items:
+                    st.heard(key, Heard.from_dict(item))
+                self.dirty.add(key)
+                return
+            rec: Any = cls.from_dict(doc)
             {"heard": st.heard, "dark_candidate": st.candidate, "reappearance": st.reappeared}[kind](key, rec)
         else:
             if kind != "mission":

@@ -58,3 +58,19 @@ def test_unknown_stage_and_no_sources_are_refused() -> None:
         StagePartition("weather", CoverageStage(), sources=1)
     with pytest.raises(ValueError):
         StagePartition(COVERAGE, CoverageStage(), sources=0)
+
+
+def test_heard_records_of_a_batch_travel_as_one_record_per_cell() -> None:
+    from streams.core.coverage import DarkCandidate
+    from streams.core.stages import encode_coverage_batch
+
+    later = Heard("ac671b", HEARD.t + 60.0, 18.6, -88.8)
+    cand = DarkCandidate("ac671b", "DAL1812", HEARD.t, HEARD.lat, HEARD.lon, 32000.0, 450.0, 300.0, -1000.0, None)
+    recs = encode_coverage_batch([("1d:18:-89", HEARD), ("1d:18:-89", later), ("1d:18:-89", cand)])
+    assert [orjson.loads(v)["kind"] for _k, v in recs] == ["heard", "dark_candidate"]
+    assert len(orjson.loads(recs[0][1])["items"]) == 2
+    one = StagePartition(COVERAGE, CoverageStage(), sources=1)
+    many = StagePartition(COVERAGE, CoverageStage(), sources=1)
+    one.handle(recs)
+    many.handle([encode_coverage("1d:18:-89", r) for r in (HEARD, later, cand)])
+    assert one.take_dirty() == many.take_dirty()  # the same state either way
