@@ -61,8 +61,15 @@ def encode_coverage_batch(records: Iterable[tuple[str, Heard | DarkCandidate | R
             heard.setdefault(cell, []).append(rec.to_dict())
         else:
             out.append(encode_coverage(cell, rec))
-    batched = [(cell.encode(), orjson.dumps({"kind": "heard", "items": items})) for cell, items in heard.items()]
+    batched = [(cell.encode(), orjson.dumps({"kind": "heard", "items": items[i : i + HEARD_PER_RECORD]}))
+               for cell, items in heard.items() for i in range(0, len(items), HEARD_PER_RECORD)]
     return batched + out
+
+
+# At most this many heard items per record (~90 B each: ~45 KB): a catch-up batch of 100,000
+# positions near Mexico heard thousands of aircraft-minutes in one cell, and one record of them
+# all passed the broker's 1 MiB message limit, after which the producer never completed it.
+HEARD_PER_RECORD = 500
 
 
 def encode_mission(m: Mission) -> tuple[bytes, bytes]:

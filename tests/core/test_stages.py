@@ -74,3 +74,12 @@ def test_heard_records_of_a_batch_travel_as_one_record_per_cell() -> None:
     one.handle(recs)
     many.handle([encode_coverage("1d:18:-89", r) for r in (HEARD, later, cand)])
     assert one.take_dirty() == many.take_dirty()  # the same state either way
+
+
+def test_heard_records_are_cut_into_records_of_bounded_size() -> None:
+    from streams.core.stages import HEARD_PER_RECORD, encode_coverage_batch
+
+    many = [("1d:18:-89", Heard("ac671b", HEARD.t + 60.0 * k, HEARD.lat, HEARD.lon)) for k in range(1201)]
+    recs = encode_coverage_batch(many)
+    sizes = [len(orjson.loads(v)["items"]) for _k, v in recs]
+    assert sizes == [HEARD_PER_RECORD, HEARD_PER_RECORD, 201] and max(len(v) for _k, v in recs) < 100_000
