@@ -12,7 +12,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Any, cast
 
 import faust
@@ -212,7 +212,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     idle_sent: set[int] = set()
     positions_topic = topics.positions.get_topic_name()
 
-    def idle_partitions(active: dict[int, float]) -> list[int]:
+    def idle_partitions(active: Collection[int]) -> list[int]:
         idle = []
         for tp in app.consumer.assignment():
             if tp.topic == positions_topic and tp.partition not in active:
@@ -234,11 +234,6 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
             for p, t in out.watermarks.items():
                 if t > marks_sent.get(p, float("-inf")):
                     marks_pending[p] = t
-            # An assigned partition that has never held a record is idle: it must not hold the
-            # stages back (they wait for every partition), and it says so until it has data.
-            for p in idle_partitions(out.watermarks):
-                if p not in marks_sent and p not in idle_sent:
-                    marks_pending[p] = None
         # Watermarks only from the timer, all of this worker's partitions in one record per stage
         # partition: per batch, one record per source, they were ~13,000 records/s at a 20,000
         # positions/s live feed and took most of the worker's CPU.
@@ -267,6 +262,13 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
 
     @app.timer(0.25)
     async def send_watermarks() -> None:
+        # An assigned partition that has never held a record is idle: it must not hold the stages
+        # back (they wait for every partition), and it says so until it has data. Looked up here,
+        # where the watermarks go out, not on every batch of the track agent.
+        with_data = {**marks_sent, **{p: t for p, t in marks_pending.items() if t is not None}}
+        for p in idle_partitions(with_data):
+            if p not in idle_sent:
+                marks_pending[p] = None
         now = time.monotonic()
         if now >= resend_at[0]:
             resend_at[0] = now + 2.0

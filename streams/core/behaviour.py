@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streams.core import kernels as K
-from streams.core.alerts import iso, opt
+from streams.core.alerts import _who, alert_id, iso, opt
 from streams.core.coverage import DarkCandidate, Heard, Reappearance, cell_of, heard_cells, heard_mask
 from streams.core.missions import Mission
 from streams.core.patterns import GATE_CLOSE, PatternDetector, PatternEvent, sample_mask, turn_gate
@@ -292,7 +292,8 @@ class Behaviour:
         interest = cls.is_military_or_surveillance or watch
         close = dist is not None and dist <= e.config.on_station_alert_m
         severity = ("medium" if close else "low") if interest else "info"
-        aid = pattern_id(icao, ev.pattern_start)
+        # the same stable id scheme as zone alerts, with the pattern as the "zone"
+        aid = alert_id(icao, "pattern", ev.pattern_start)
         who = _who(icao, callsign, cls)
         dims = _dims_text(ev)
         where = desc or f"{ev.centre_lat:.3f}, {ev.centre_lon:.3f}"
@@ -340,7 +341,7 @@ class Behaviour:
 
     def on_station_doc(self, doc: dict[str, Any]) -> dict[str, Any]:
         """The on_station alert: an aircraft of interest on station near the line (once per pattern)."""
-        aid = on_station_id(str(doc["icao24"]), float(doc["started_at"]))
+        aid = alert_id(str(doc["icao24"]), "on_station", float(doc["started_at"]))
         out = dict(doc)
         out.update(alert_id=aid, event_id=f"{aid}:0", seq=0, transition="on_station", severity="high",
                    headline="ON STATION: " + str(doc["headline"]))
@@ -360,18 +361,6 @@ def _segment_starts(slot: npt.NDArray[np.int64], t: F64, gap: F64, first: npt.ND
     return np.where(own, t[np.maximum(last_new, 0)], pre_start)
 
 
-def pattern_id(icao24: str, start: float) -> str:
-    import hashlib
-
-    return hashlib.sha1(f"{icao24}|pattern|{start:.3f}".encode(), usedforsecurity=False).hexdigest()[:20]
-
-
-def on_station_id(icao24: str, start: float) -> str:
-    import hashlib
-
-    return hashlib.sha1(f"{icao24}|on_station|{start:.3f}".encode(), usedforsecurity=False).hexdigest()[:20]
-
-
 def _r(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 1)
 
@@ -383,9 +372,3 @@ def _dims_text(ev: PatternEvent) -> str:
         axis = f", axis {ev.axis_deg:03.0f}°" if ev.axis_deg is not None and math.isfinite(ev.axis_deg) else ""
         return f"{ev.leg_length_m / NM:.0f} x {ev.width_m / NM:.0f} nm{axis}"
     return f"span {ev.span_m / NM:.0f} nm"
-
-
-def _who(icao24: str, callsign: str | None, cls: Classification) -> str:
-    from streams.core.alerts import _who as who
-
-    return who(icao24, callsign, cls)
