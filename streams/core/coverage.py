@@ -255,6 +255,15 @@ def cell_of(lat: float, lon: float, cell_deg: float = CELL_DEG) -> str:
     return _cell_key(iy, ix, cell_deg)
 
 
+def _haversine_scalar_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """:func:`haversine_m` for one pair, in plain floats: heard_cells runs it for every cell
+    near every aircraft heard (numpy's per-call overhead was most of the track stage's cost
+    of coverage in a catch-up)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(max(a, 0.0), 1.0)))
+
+
 def heard_cells(lat: float, lon: float, radius_m: float = RADIUS_M, cell_deg: float = CELL_DEG) -> list[str]:
     """Keys of every cell with some point within ``radius_m`` of (lat, lon), its own first.
 
@@ -276,7 +285,7 @@ def heard_cells(lat: float, lon: float, radius_m: float = RADIUS_M, cell_deg: fl
         cy = min(max(lat, iy * cell_deg), (iy + 1) * cell_deg)
         for jx in range(math.floor((lon - dlon) / cell_deg), math.floor((lon + dlon) / cell_deg) + 1):
             cx = min(max(lon, jx * cell_deg), (jx + 1) * cell_deg)
-            if float(haversine_m(lat, lon, cy, cx)) > radius_m * _FANOUT_SLACK:
+            if _haversine_scalar_m(lat, lon, cy, cx) > radius_m * _FANOUT_SLACK:
                 continue
             key = _cell_key(iy, (jx + n_lon // 2) % n_lon - n_lon // 2, cell_deg)
             if key not in seen:
@@ -447,6 +456,36 @@ class CoverageStage:
         if old is None or pos < old:
             st.heard[key] = pos
             self._touched.add(cell)
+
+    def heard_items(self, cell: str, items: list[Any]) -> None:
+        """Many heard records of one cell, each ``[icao24, t, lat, lon]`` (or a Heard object as
+        a dict). Every item is checked before any is applied: a bad one refuses the whole record
+        (it goes to the dead letters with its reason), never half of it."""
+        ok: list[tuple[str, float, float, float]] = []
+        for item in items:
+            if isinstance(item, list):
+                if len(item) != 4:
+                    raise ValueError(f"heard item must be [icao24, t, lat, lon], got {len(item)} fields")
+                icao, t, lat, lon = item
+                for v in (t, lat, lon):
+                    if isinstance(v, bool) or not isinstance(v, int | float):
+                        raise ValueError(f"heard item {item!r:.80}: t, lat, lon must be numbers")
+                t, lat, lon = float(t), float(lat), float(lon)
+                if not math.isfinite(t):
+                    raise ValueError(f"heard item t {t!r} is not finite")
+                _check_lat_lon(lat, lon)
+                ok.append((_icao(icao), t, lat, lon))
+            else:
+                h = Heard.from_dict(item)
+                ok.append((h.icao24, h.t, h.lat, h.lon))
+        st = self._cell(cell)
+        for icao, t, lat, lon in ok:
+            key = (icao, t)
+            pos = (lat, lon)
+            old = st.heard.get(key)
+            if old is None or pos < old:  # the same rule as heard()
+                st.heard[key] = pos
+                self._touched.add(cell)
 
     def candidate(self, cell: str, c: DarkCandidate) -> None:
         """A gone-dark candidate routed to ``cell`` (that of its last position); idempotent."""

@@ -83,3 +83,21 @@ def test_heard_records_are_cut_into_records_of_bounded_size() -> None:
     recs = encode_coverage_batch(many)
     sizes = [len(orjson.loads(v)["items"]) for _k, v in recs]
     assert sizes == [HEARD_PER_RECORD, HEARD_PER_RECORD, 201] and max(len(v) for _k, v in recs) < 100_000
+
+
+def test_a_heard_record_with_one_bad_item_is_refused_whole() -> None:
+    from streams.core.stages import encode_coverage_batch
+
+    later = Heard("ac671b", HEARD.t + 60.0, 18.6, -88.8)
+    ((key, good),) = encode_coverage_batch([("1d:18:-89", HEARD), ("1d:18:-89", later)])
+    items = orjson.loads(good)["items"]
+    assert items[0] == ["ac671b", HEARD.t, HEARD.lat, HEARD.lon]  # the compact wire form
+    sp = StagePartition(COVERAGE, CoverageStage(), sources=1)
+    for bad_item in (["ac671b", HEARD.t, 95.0, -88.0], ["ZZ671B", HEARD.t, 18.0, -88.0], ["ac671b", "x", 18.0, -88.0],
+                     ["ac671b", HEARD.t, 18.0], {"icao24": "ac671b", "t": HEARD.t, "lat": 18.0}):
+        res = sp.handle([(key, orjson.dumps({"kind": "heard", "items": [*items, bad_item]}))])
+        assert [r for r, _d, _v in res.bad] == ["bad_stage_record"], bad_item
+    assert sp.take_dirty() == []  # nothing of the refused records was applied
+    # the object form of an item (a Heard as a dict) is still understood
+    res = sp.handle([(key, orjson.dumps({"kind": "heard", "items": [HEARD.to_dict(), items[1]]}))])
+    assert not res.bad and [k for k, _v in sp.take_dirty()] == ["1d:18:-89"]
