@@ -55,7 +55,7 @@ def encode_coverage_batch(records: Iterable[tuple[str, Heard | DarkCandidate | R
     bytes and decode time of an object), candidates and reappearances one each. In a
     catch-up every aircraft near Mexico is heard once a minute of event time into 1-4 cells,
     ~15 % as many records as positions, and a Kafka record costs the stage agent ~100 us."""
-    heard: dict[str, list[dict[str, Any]]] = {}
+    heard: dict[str, list[list[Any]]] = {}
     out: list[tuple[bytes, bytes]] = []
     for cell, rec in records:
         if isinstance(rec, Heard):
