@@ -75,11 +75,20 @@ def row_position(row: Any, *, input_format: str, clock: float, receiver: str | N
         track_deg=row.get("track"),
         vertical_rate_fpm=row.get("vertical_rate"),
         callsign=row.get("callsign"),
-        squawk=row.get("squawk"),
+        squawk=_squawk(row.get("squawk")),
         on_ground=row.get("onground"),
         source=_SOURCES.get(src, "other") if isinstance(src, str) else "other",
         receiver=receiver,
     )
+
+
+def _squawk(value: Any) -> Any:
+    """traffic keeps squawk in an integer column when every value is numeric, and its JSON then
+    writes 0255 as "255" (the vasaloppet sample: every row): 1-3 digits are that code with its
+    leading zeros lost. Anything else goes to check_squawk as it is."""
+    if isinstance(value, str) and 1 <= len(value) < 4 and value.isdigit():
+        return value.zfill(4)
+    return value
 
 
 class TrafficJsonParser(DocumentParser):

@@ -97,6 +97,20 @@ def test_holdout_goals() -> None:
     assert res["kind_checked"] >= 5 and res["kind_right"] >= 2
 
 
+def test_blind_holdout2_figures() -> None:
+    """The second held-out set, labelled blind after the detector was frozen (LABELS.md).
+
+    2026-12-04, run once (after a parser fix that let vasaloppet be read at all): 28 of 28
+    windows found, right kind 11 of 21, one pattern on vancouver's level leg right after its
+    circuits. The goals are not met on it (kind, one transit leg); asserted as floors so
+    that a change can only improve them, and the README prints the figures."""
+    res = PE.evaluate("holdout2")["holdout2"]
+    assert res["flights"] == 12 and res["windows"] == 28 and res["kind_checked"] == 21
+    assert res["detected"] >= 0.9 * res["windows"]
+    assert res["kind_right"] >= 11
+    assert res["transit_false"] <= 1
+
+
 def test_tuning_set_right_kinds() -> None:
     res = PE.evaluate("tuning")["tuning"]
     assert res["detected"] == res["windows"] and res["kind_right"] == res["kind_checked"] >= 3

@@ -44,3 +44,18 @@ def test_rows_without_position_and_bad_rows(boeing_bytes) -> None:
     assert r.skipped == 1
     assert [d.reason for d in r.dead_letters] == ["bad_time", "wrong_type"]
     assert r.positions[1].event_time == 1501712882.0
+
+
+def test_squawk_without_its_leading_zero_is_that_code() -> None:
+    """traffic's vasaloppet sample writes squawk 0255 as "255" on every row (an integer column):
+    the positions are kept with squawk "0255", not all refused as bad squawks."""
+    import gzip
+    from pathlib import Path
+
+    raw = gzip.decompress((Path(__file__).parents[1] / "data" / "patterns" / "vasaloppet.json.gz").read_bytes())
+    res = parse_bytes("traffic-json", raw)
+    assert len(res.positions) == 2381 and not res.dead_letters
+    assert {p.squawk for p in res.positions} == {"0255"}
+    bad = parse_bytes("traffic-json", b'[{"timestamp": 1583041470000, "icao24": "44b0b4", "latitude": 60.9,'
+                                      b' "longitude": 14.5, "squawk": "8"}]')
+    assert [d.reason for d in bad.dead_letters] == ["bad_squawk"]  # 8 is not octal: still refused
