@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT))
 
 from tests.core import pattern_eval as PE  # noqa: E402
 
-
 SPLITS = {
     "tuning": "thresholds were tuned on these",
     "holdout": "never tuned on; its errors were studied after the first report, the detector left unchanged",
