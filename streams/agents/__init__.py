@@ -43,6 +43,9 @@ async def events(stream: Any, size: int, within: float) -> AsyncIterator[list[fa
 # ~1 GB the process kept.
 TRACK_BATCH = 50
 TRACK_WITHIN_S = 0.01
+# A positions partition must stay empty this long before the stages stop waiting for it: longer
+# than a fetch round and a producer's start-up, short against the minutes the stages decide on.
+IDLE_GRACE_S = 10.0
 
 
 # RocksDB sizing for the state table, one database per partition. Faust's defaults (64 MiB
@@ -212,15 +215,28 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     idle_sent: set[int] = set()
     positions_topic = topics.positions.get_topic_name()
 
+    # When each assigned positions partition was first seen empty (highwater 0), monotonic.
+    empty_since: dict[int, float] = {}
+
     def idle_partitions(active: Collection[int]) -> list[int]:
+        """Assigned positions partitions empty for IDLE_GRACE_S: a partition seen empty a moment
+        ago may only not have been fetched since a producer started, and calling it idle then
+        let the stages move on without its first records (seen: a replay started right after
+        the workers; one worker's activity alert came from a different mission than analyze's)."""
         idle = []
+        now = time.monotonic()
         for tp in app.consumer.assignment():
             if tp.topic == positions_topic and tp.partition not in active:
                 try:
-                    if app.consumer.highwater(tp) == 0:
-                        idle.append(tp.partition)
+                    empty = app.consumer.highwater(tp) == 0
                 except Exception:  # not fetched yet: unknown, so not idle
                     continue
+                if not empty:
+                    empty_since.pop(tp.partition, None)
+                    continue
+                since = empty_since.setdefault(tp.partition, now)
+                if now - since >= IDLE_GRACE_S:
+                    idle.append(tp.partition)
         return idle
 
     async def send_stage_records(out: Any | None) -> list[Any]:
