@@ -143,7 +143,17 @@ def test_shipped_racetrack_file_is_the_real_tanker_moved_off_baja() -> None:
 
     import orjson
 
-    assert orjson.loads(gzip.decompress(RACETRACK.read_bytes())) == orjson.loads(orjson.dumps(H.baja_racetrack()))
+    shipped = orjson.loads(gzip.decompress(RACETRACK.read_bytes()))
+    built = orjson.loads(orjson.dumps(H.baja_racetrack()))
+    assert len(shipped) == len(built)
+    # numpy's vectorised sin/cos may differ in the last bit between runs (SIMD paths depend on
+    # memory alignment; a clean-clone CI run differed at 1e-14 deg): positions compare within a
+    # micro-degree (~0.1 m), every other field exactly.
+    for a, b in zip(shipped, built, strict=True):
+        assert {k: v for k, v in a.items() if k not in ("latitude", "longitude")} == {
+            k: v for k, v in b.items() if k not in ("latitude", "longitude")}
+        assert a["latitude"] == pytest.approx(b["latitude"], abs=1e-6)
+        assert a["longitude"] == pytest.approx(b["longitude"], abs=1e-6)
     assert RACETRACK_CSV.read_text() == H.p8_csv(["ae7100"])
 
 

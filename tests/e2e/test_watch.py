@@ -70,7 +70,18 @@ async def test_watch_lists_replayed_aircraft(settings: Settings, start_worker: C
         assert b"BOE004" in screen and b"DAL1812" in screen, screen[-2000:]
         assert b"time to entry" in screen
         os.killpg(proc.pid, signal.SIGINT)
-        rc = proc.wait(timeout=20)
+        # Keep reading while it exits: rich redraws several times a second, and a pty whose reader
+        # stops fills up and blocks the writer inside write(2), where Ctrl-C cannot reach it (a
+        # clean-clone CI run timed out here for that reason).
+        stop = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < stop:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    screen += os.read(master, 65536)
+                except OSError:
+                    break
+        rc = proc.wait(timeout=5)
     finally:
         if proc.poll() is None:
             proc.kill()
