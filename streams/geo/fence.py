@@ -239,7 +239,10 @@ class Geofence:
 
     def zone_names(self) -> list[str]:
         """Zone labels by code: index 0 is sovereign, index k is ring k."""
-        return ["MEX sovereign"] + [f"ring {_fmt_nm(r)} nm (buffer)" for r in self.rings_nm]
+        # A ring is named by what it is, in nautical miles (what aviation readers use) and km:
+        # "ring 12 nm (buffer)" read like the 12 nm territorial sea itself.
+        return ["MEX sovereign"] + [f"within {_fmt_nm(r)} nm ({r * 1.852:.0f} km) beyond the sovereign limit"
+                                    for r in self.rings_nm]
 
     @property
     def sovereign_vertices(self) -> int:

@@ -45,7 +45,7 @@ def test_lazy_exports_resolve():
 def test_load_is_cached_per_process_and_rings_are_checked(fence):
     again = Geofence.load(rings_nm=(5.0,))
     assert again._z is fence._z
-    assert again.zone_names() == ["MEX sovereign", "ring 5 nm (buffer)"]
+    assert again.zone_names() == ["MEX sovereign", "within 5 nm (9 km) beyond the sovereign limit"]
     for bad in [(50.0, 12.0), (0.0,), (12.0, 12.0), (float("nan"),)]:
         with pytest.raises(ValueError, match="ring distances"):
             Geofence.load(rings_nm=bad)

@@ -34,7 +34,7 @@ def test_check_one_point_83_km_sw_of_cabo() -> None:
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     assert d["inside"]["MEX sovereign"] is False
-    assert d["inside"]["ring 100 nm (buffer)"] is True
+    assert d["inside"]["within 100 nm (185 km) beyond the sovereign limit"] is True
     assert d["airspace"] == "INTL"
     assert d["signed_distance_m"] > 0
 

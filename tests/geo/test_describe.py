@@ -28,16 +28,17 @@ def test_describe_points_matches_scores_and_is_json(fence):
     s = fence.score(lat[:3], lon[:3])
     san_diego, tijuana, cabo, bad = ds
     assert san_diego["airspace"] == "USA" and san_diego["airspace_label"] == "US airspace"
-    assert san_diego["inside"] == {"MEX sovereign": False, "ring 12 nm (buffer)": True,
-                                   "ring 50 nm (buffer)": True, "ring 100 nm (buffer)": True}
-    assert san_diego["zone"] == "ring 12 nm (buffer)"
+    r12, r50, r100 = (f"within {nm} nm ({km} km) beyond the sovereign limit"
+                      for nm, km in ((12, 22), (50, 93), (100, 185)))
+    assert san_diego["inside"] == {"MEX sovereign": False, r12: True, r50: True, r100: True}
+    assert san_diego["zone"] == r12
     assert san_diego["signed_distance_m"] == pytest.approx(s.dist_m[0], abs=0.05)
     assert san_diego["distance_nm"] == pytest.approx(s.dist_m[0] / 1852.0, abs=0.005)
     assert san_diego["bearing_compass"] == "S" and san_diego["alt_ft"] == 35000.0
     assert tijuana["inside"]["MEX sovereign"] and tijuana["signed_distance_m"] < 0 and tijuana["alt_ft"] is None
     assert "Inside Mexican sovereign airspace" in tijuana["summary"]
-    assert cabo["zone"] == "ring 50 nm (buffer)" and not cabo["inside"]["ring 12 nm (buffer)"]
-    assert "within the 50 nm buffer; in international airspace" in cabo["summary"]
+    assert cabo["zone"] == r50 and not cabo["inside"][r12]
+    assert f"{r50}; in international airspace" in cabo["summary"]
     assert bad == {"lat": 95.0, "lon": 0.0, "alt_ft": 0.0, "valid": False, "error": "latitude 95.0 is outside -90..90"}
 
 

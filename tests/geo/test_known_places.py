@@ -30,7 +30,7 @@ def test_83_km_southwest_of_cabo_is_outside_but_inside_the_100_nm_ring(fence, so
     assert s.zone[0] >= 1
     assert fence.rings_nm[s.zone[0] - 1] <= 100.0
     assert s.dist_m[0] <= 100.0 * NM_M
-    assert fence.zone_names()[s.zone[0]].endswith("(buffer)")
+    assert fence.zone_names()[s.zone[0]].endswith("beyond the sovereign limit")
     assert s.country_names()[0] == "INTL"
 
 
