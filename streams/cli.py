@@ -388,8 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--format", "-f", dest="fmt", default=None, help="input format (default: guessed)")
     p.add_argument("--json", action="store_true", help="one alert per line, fields as in schemas/alert.v1.json")
-    p.add_argument("--close", action="store_true",
-                   help="at end of file close every open episode (the live pipeline waits for the timeout)")
+    # Closing is the default: a reader of a file's alerts must see every episode end, with its true
+    # closest approach. The closing messages are those the live pipeline sends once the alert
+    # timeout has passed (an exit still pending at the end is an exit); --no-close shows only what
+    # a worker would have sent by the file's last position.
+    p.add_argument("--close", action=argparse.BooleanOptionalAction, default=True,
+                   help="at end of file end every open episode as the live pipeline does after its timeout "
+                        "(default; --no-close: only what a worker would have sent by the last position)")
     _policy_option(p)
     p.set_defaults(handler=cmd_analyze)
 

@@ -83,8 +83,14 @@ def build_alert(
     policy: str,
     description: str | None,
     closest_description: str | None,
+    hole_s: float = math.inf,
+    first_fix: tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
-    """The alert.v1 document for one event row ``ev`` (see ``kernels.E_*``)."""
+    """The alert.v1 document for one event row ``ev`` (see ``kernels.E_*``).
+
+    ``hole_s``: silence that counts as a coverage hole (``silence_s`` is set only then);
+    ``first_fix``: (time, lat, lon) of the first position after the hole when the row was moved
+    to the estimated crossing inside it (:mod:`streams.core.crossings`), else None."""
     code = int(ev[K.E_CODE])
     transition = K.TRANSITION_NAMES[code]
     prev = K.STATE_NAMES[int(ev[K.E_PREV])]
@@ -110,6 +116,18 @@ def build_alert(
         headline += f" ({abs(dist) / 1000:.0f} km {'inside' if dist < 0 else 'from'} the boundary)"
     status = "closed" if transition in ("exited", "closed") else "open"
     gap = float(ev[K.E_GAP])
+    hole = gap if gap >= hole_s else math.nan  # the normal reporting interval is no "silence"
+    estimated = first_fix is not None
+    crossing = None
+    if first_fix is not None:
+        headline += f" (estimated: crossed during a {gap / 60:.0f}-min coverage gap)"
+        crossing = {
+            "estimated": True,
+            "gap_s": gap,
+            "before": {"event_time": float(ev[K.E_PREV_T]), "lat": float(ev[K.E_PREV_LAT]),
+                       "lon": float(ev[K.E_PREV_LON]), "distance_to_boundary_m": opt(float(ev[K.E_PREV_DIST]))},
+            "after": {"event_time": first_fix[0], "lat": first_fix[1], "lon": first_fix[2]},
+        }
     return {
         "schema": ALERT_SCHEMA,
         "alert_id": aid,
@@ -137,7 +155,8 @@ def build_alert(
         },
         "distance_to_boundary_m": dist,
         "bearing_to_boundary_deg": opt(float(ev[K.E_BEAR])),
-        "predicted_entry_s": opt(float(ev[K.E_TTE])),
+        # A prediction of entry means nothing once the aircraft has left or the episode closed.
+        "predicted_entry_s": None if transition in ("exited", "closed") else opt(float(ev[K.E_TTE])),
         "airspace_country": country,
         "closest_approach": {
             "distance_m": opt(float(ev[K.E_BEST_D])),
@@ -149,7 +168,9 @@ def build_alert(
         },
         "entered": bool(ev[K.E_ENTERED] == 1.0),
         "crossing_observed": bool(ev[K.E_CROSSING] == 1.0),
-        "silence_s": opt(gap),
+        "silence_s": opt(hole),
+        "crossing_estimated": estimated,
+        "crossing": crossing,
         "classification": cls.to_dict(),
         "watchlisted": watchlisted,
         "severity": sev,

@@ -86,6 +86,11 @@ class EngineConfig:
     # (ac671b) is silent 48 min while crossing Yucatán, and closing sooner would split one
     # crossing into two episodes and lose its exit.
     alert_timeout_s: float = 3600.0
+    # Silence before a position of at least this long is a hole in coverage: ADS-B positions come
+    # every 0.5-10 s where an aircraft is heard (feeders thin to ~5 s), so a minute without is
+    # not the reporting interval. An entry/exit after such a hole is placed at the estimated
+    # crossing (streams.core.crossings), and only then does an alert carry silence_s.
+    coverage_hole_s: float = 60.0
     # "updated" is sent when the closest approach improved by max(5 km, 25 %) since the last
     # message, and at most every 2 min: roughly logarithmic spacing, a handful per episode.
     update_margin_m: float = 5000.0

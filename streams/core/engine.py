@@ -34,6 +34,7 @@ from streams.core import kernels as K
 from streams.core.alerts import SOVEREIGN_ZONE, admitted, build_alert, opt
 from streams.core.classify import Classification, Classifier
 from streams.core.config import EngineConfig
+from streams.core.crossings import estimate_hole_crossings
 from streams.core.places import Places
 from streams.records import Position
 
@@ -576,6 +577,8 @@ class Engine:
         if not keep:
             return
         rows = E[[r for r, *_ in keep]]
+        first_fix = rows[:, [K.E_T, K.E_LAT, K.E_LON]].copy()  # before a crossing estimate moves them
+        estimated = estimate_hole_crossings(rows, self.geofence, self.config.coverage_hole_s)
         descs = self.places.describe_many(rows[:, K.E_LAT], rows[:, K.E_LON])
         best = self.places.describe_many(rows[:, K.E_BEST_LAT], rows[:, K.E_BEST_LON])
         for j, (_, callsign, cls, watch) in enumerate(keep):
@@ -591,6 +594,8 @@ class Engine:
                     ring_name=self._zone_bin_name(float(ev[K.E_GZONE])),
                     country=self.country_names.get(int(ctry)) if math.isfinite(ctry) else None,
                     cls=cls, watchlisted=watch, policy=policy, description=descs[j], closest_description=best[j],
+                    hole_s=self.config.coverage_hole_s,
+                    first_fix=tuple(first_fix[j].tolist()) if estimated[j] else None,
                 )
             )  # fmt: skip
             out.counters[f"alerts.{K.TRANSITION_NAMES[code]}"] += 1

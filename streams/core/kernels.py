@@ -137,7 +137,13 @@ A_ENTERED = 23
 A_SEEN_OUT = 24  # an outside position was seen since the last reset (entry was observed)
 A_LAST_IN = 25  # previous position was inside this zone (time-in-fence accounting)
 A_PEND_GAP = 26  # silence before the first position of the pending state (coverage hole)
-A_COLS = 27
+# The fix before the first position of the pending state: a crossing inside a coverage hole is
+# placed between the two (streams.core.crossings).
+A_PEND_PT = 27
+A_PEND_PLAT = 28
+A_PEND_PLON = 29
+A_PEND_PDIST = 30
+A_COLS = 31
 
 # ---------------------------------------------------------------- event row (E)
 E_SLOT = 0
@@ -168,7 +174,12 @@ E_PREV = 24
 E_TRIG = 25  # index of the accepted position that triggered it, -1 for sweeps
 E_ISSUED_T = 26  # event time at which the transition was confirmed
 E_ENTERED = 27
-E_COLS = 28
+# Transitions only (NaN otherwise): the fix before the first position of the new state.
+E_PREV_T = 28
+E_PREV_LAT = 29
+E_PREV_LON = 30
+E_PREV_DIST = 31
+E_COLS = 32
 
 # ---------------------------------------------------------------- parameter vector (P)
 P_DUP_WINDOW = 0
@@ -378,8 +389,21 @@ def _emit(
     E[k, E_TRIG] = trig
     E[k, E_ISSUED_T] = issued
     E[k, E_ENTERED] = A[s, z, A_ENTERED]
+    E[k, E_PREV_T] = NAN
+    E[k, E_PREV_LAT] = NAN
+    E[k, E_PREV_LON] = NAN
+    E[k, E_PREV_DIST] = NAN
     A[s, z, A_SEQ] += 1.0
     return k + 1
+
+
+@njit(cache=True)
+def _prev_fix(E: F64, k: int, A: F64, s: int, z: int) -> None:
+    """Copy the pending state's preceding fix into event row k (a transition)."""
+    E[k, E_PREV_T] = A[s, z, A_PEND_PT]
+    E[k, E_PREV_LAT] = A[s, z, A_PEND_PLAT]
+    E[k, E_PREV_LON] = A[s, z, A_PEND_PLON]
+    E[k, E_PREV_DIST] = A[s, z, A_PEND_PDIST]
 
 
 @njit(cache=True)
@@ -387,7 +411,17 @@ def _timeout_zones(T: F64, A: F64, s: int, E: F64, k: int, P: F64, trig: int) ->
     """Close every open episode of slot s at last-seen + timeout and reset its zone states."""
     t_close = T[s, T_L_T] + P[P_TIMEOUT]
     for z in range(A.shape[1]):
-        if A[s, z, A_OPEN] == 1.0:
+        if A[s, z, A_OPEN] == 1.0 and A[s, z, A_ST] == S_INSIDE and A[s, z, A_PEND] == S_EXITED:
+            # It left and went silent before the dwell ran out: that is an exit (at the first
+            # position past the exit margin), not an episode that timed out "inside".
+            k = _emit(
+                E, k, s, z, TR_EXITED, A, A[s, z, A_PEND_T], A[s, z, A_PEND_LAT], A[s, z, A_PEND_LON],
+                A[s, z, A_PEND_ALT], A[s, z, A_PEND_DIST], A[s, z, A_PEND_BEAR], A[s, z, A_PEND_TTE],
+                A[s, z, A_PEND_CTRY], A[s, z, A_PEND_GS], A[s, z, A_PEND_TRK], A[s, z, A_PEND_GZONE],
+                CLOSE_EXITED, A[s, z, A_PEND_GAP], S_INSIDE, trig, t_close,
+            )  # fmt: skip
+            _prev_fix(E, k - 1, A, s, z)
+        elif A[s, z, A_OPEN] == 1.0:
             k = _emit(
                 E, k, s, z, TR_CLOSED, A, t_close, T[s, T_L_LAT], T[s, T_L_LON], T[s, T_L_ALT],
                 T[s, T_L_DIST] if z == 0 else NAN, T[s, T_L_BEAR] if z == 0 else NAN,
@@ -461,6 +495,9 @@ def track_step(
         reset[i] = False
         last_t = T[s, T_L_T]
         gap = ti - last_t if not math.isnan(last_t) else NAN
+        prev_lat = T[s, T_L_LAT]
+        prev_lon = T[s, T_L_LON]
+        prev_dist = T[s, T_L_DIST]
         if gap >= P[P_TIMEOUT]:
             k = _timeout_zones(T, A, s, E, k, P, i)
         if gap >= P[P_SEG_GAP]:
@@ -480,6 +517,7 @@ def track_step(
                 T[s, c] = 0.0
             reset[i] = True
             gap = NAN
+            last_t = NAN
         # ---- segment bookkeeping
         if T[s, T_SEG_OPEN] != 1.0:
             T[s, T_SEG_OPEN] = 1.0
@@ -555,6 +593,11 @@ def track_step(
                 target = S_EXITED if out_exit else S_INSIDE
             else:
                 target = S_INSIDE if ins else (S_EXITED if near_stay else S_OUTSIDE)
+            # Symmetric hysteresis: an exit needs a position past the exit margin, and so does
+            # cancelling a pending entry. An aircraft working along the line (dipping in for
+            # seconds, never clearing the margin in between) is one entry, not none.
+            if A[s, z, A_PEND] == S_INSIDE and target != S_INSIDE and not out_exit:
+                target = S_INSIDE
             committed = False
             if target == st:
                 A[s, z, A_PEND] = -1.0
@@ -573,6 +616,10 @@ def track_step(
                     A[s, z, A_PEND_TRK] = trk[i]
                     A[s, z, A_PEND_GZONE] = gzone[i]
                     A[s, z, A_PEND_GAP] = gap
+                    A[s, z, A_PEND_PT] = last_t
+                    A[s, z, A_PEND_PLAT] = prev_lat
+                    A[s, z, A_PEND_PLON] = prev_lon
+                    A[s, z, A_PEND_PDIST] = prev_dist
                 dwell = P[P_RECEDE_DWELL] if st == S_APPROACHING and target == S_OUTSIDE else P[P_DWELL]
                 if ti - A[s, z, A_PEND_T] >= dwell:
                     committed = True
@@ -614,19 +661,21 @@ def track_step(
                             A[s, z, A_PEND_CTRY], A[s, z, A_PEND_GS], A[s, z, A_PEND_TRK], A[s, z, A_PEND_GZONE],
                             close, A[s, z, A_PEND_GAP], st, i, ti,
                         )  # fmt: skip
+                        _prev_fix(E, k - 1, A, s, z)
                         A[s, z, A_EMIT_D] = A[s, z, A_BEST_D]
                         A[s, z, A_EMIT_T] = ti
                         if close != CLOSE_NONE:
                             A[s, z, A_OPEN] = 0.0
-            # ---- closest approach so far, and throttled updates while an episode is open
-            # No update while a state change is pending: the transition itself will carry it.
+            # ---- closest approach so far (every position of an open episode: the closing message
+            # carries the true one), and throttled updates while an episode is open. No update
+            # while a state change is pending: the transition itself will carry it.
+            if z == 0 and A[s, z, A_OPEN] == 1.0 and di < A[s, z, A_BEST_D]:
+                A[s, z, A_BEST_D] = di
+                A[s, z, A_BEST_T] = ti
+                A[s, z, A_BEST_LAT] = lat[i]
+                A[s, z, A_BEST_LON] = lon[i]
+                A[s, z, A_BEST_ALT] = alt[i]
             if z == 0 and A[s, z, A_OPEN] == 1.0 and not committed and A[s, z, A_PEND] == -1.0:
-                if di < A[s, z, A_BEST_D]:
-                    A[s, z, A_BEST_D] = di
-                    A[s, z, A_BEST_T] = ti
-                    A[s, z, A_BEST_LAT] = lat[i]
-                    A[s, z, A_BEST_LON] = lon[i]
-                    A[s, z, A_BEST_ALT] = alt[i]
                 emitted_d = A[s, z, A_EMIT_D]
                 margin = max(P[P_UPD_MARGIN], P[P_UPD_FRAC] * abs(emitted_d))
                 if emitted_d - A[s, z, A_BEST_D] >= margin and ti - A[s, z, A_EMIT_T] >= P[P_UPD_INTERVAL]:

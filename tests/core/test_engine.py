@@ -89,11 +89,27 @@ def test_dal1812_enters_and_exits_mexico_once(make, dal1812):
     assert len({a["alert_id"] for a in sovereign(alerts)}) == 1
     assert [a["seq"] for a in by_id(alerts)] == list(range(len(alerts)))
     # Entry over southern Quintana Roo, after a 6-minute coverage hole; exit across the
-    # 48-minute hole over Yucatán and the Gulf.
-    assert entered["airspace_country"] == "MEX" and entered["distance_to_boundary_m"] < 0
-    assert entered["callsign"] == "DAL1812" and "Chetumal" in entered["description"]
-    assert exited["airspace_country"] != "MEX" and exited["distance_to_boundary_m"] > 0
+    # 48-minute hole over Yucatán and the Gulf. Both crossings happened inside a hole, so both
+    # are placed at the estimated crossing: on the boundary, between the fixes either side.
+    from streams.geo import Geofence
+
+    fence = Geofence.load()
+    for a in (entered, exited):
+        c = a["crossing"]
+        assert a["crossing_estimated"] and c["estimated"] and a["distance_to_boundary_m"] == 0.0
+        assert c["before"]["event_time"] < a["event_time"] < c["after"]["event_time"]
+        assert c["gap_s"] == pytest.approx(c["after"]["event_time"] - c["before"]["event_time"])
+        assert a["silence_s"] == c["gap_s"] and "estimated" in a["headline"]
+        p = a["position"]
+        d = float(fence.score([p["lat"]], [p["lon"]], closest_approach=False).dist_m[0])
+        assert abs(d) < 50.0, d  # the estimate is on the sovereign boundary itself (checked independently)
+        # the fix before the hole is on the other side
+        assert (c["before"]["distance_to_boundary_m"] > 0) == (a["transition"] == "entered")
+    assert entered["crossing"]["gap_s"] == pytest.approx(360.0, abs=60.0)
+    # The estimate lies on the Mexico-Belize border, so it is described from the nearest Belizean town.
+    assert entered["callsign"] == "DAL1812" and entered["description"] == "21 km N of Orange Walk, Belize"
     assert exited["silence_s"] == pytest.approx(2887.27, abs=0.01)
+    assert exited["predicted_entry_s"] is None
     assert exited["status"] == "closed" and exited["close_reason"] == "exited"
     assert entered["event_time"] < exited["event_time"]
     assert sovereign(alerts)[0]["transition"] == "approaching"

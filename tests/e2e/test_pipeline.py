@@ -54,7 +54,9 @@ async def redis_alerts(settings: Settings, expect: int, timeout: float = 90.0, s
 
 
 def analyze(settings: Settings, path: str, fmt: str) -> list[dict]:
-    proc = skyfence(settings, "analyze", path, "--format", fmt, "--json")
+    # --no-close: what a worker has sent by the file's last position (it closes episodes only
+    # when the alert timeout passes in stream time)
+    proc = skyfence(settings, "analyze", path, "--format", fmt, "--json", "--no-close")
     return [orjson.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
