@@ -127,6 +127,10 @@ class Settings:
     aircraft_csv: str = field(
         default="", metadata=_meta("plane-alert-db style CSV of aircraft to classify (overrides built-in)")
     )
+    rules_file: str = field(
+        default="", metadata=_meta("TOML file of alert rules (match, then severity / channel / exclude); "
+                                   "see streams/core/rules.py and `skyfence rules check`")
+    )
     log_level: str = field(default="info", metadata=_meta("debug, info, warning or error"))
     log_format: str = field(default="text", metadata=_meta("text or json"))
 
@@ -210,10 +214,18 @@ class Settings:
             ) from None
         if any(r <= 0 for r in rings) or list(rings) != sorted(rings):
             raise SettingsError(f"SKYFENCE_RINGS_NM={self.rings_nm!r} must be increasing positive distances")
-        for name in ("fences_file", "aircraft_csv"):
+        for name in ("fences_file", "aircraft_csv", "rules_file"):
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise SettingsError(f"SKYFENCE_{name.upper()}={path!r}: no such file")
+        if self.rules_file:
+            # A bad rules file fails at start, in one line naming the rule and the field.
+            from streams.core.rules import RulesError, load_rules
+
+            try:
+                load_rules(self.rules_file)
+            except RulesError as e:
+                raise SettingsError(f"SKYFENCE_RULES_FILE: {e}") from None
         if not 0.0 < self.on_station_nm <= 1000.0:
             raise SettingsError(f"SKYFENCE_ON_STATION_NM={self.on_station_nm!r} must be between 0 and 1000 nm")
         if not 30.0 <= self.dark_after_s <= 7200.0:

@@ -43,8 +43,11 @@ def build_engine(settings: Settings, alert_policy: str | None = None, geofence: 
     from streams.core.places import Places
 
     fence = geofence if geofence is not None else load_geofence(settings)
+    from streams.core.rules import load_rules
+
     classifier = Classifier.load(extra_csv=settings.aircraft_csv or None, watchlist=settings.watchlist_set)
-    return Engine(engine_config(settings, alert_policy), fence, classifier, Places.load())
+    return Engine(engine_config(settings, alert_policy), fence, classifier, Places.load(),
+                  rules=load_rules(settings.rules_file or None))
 
 
 def build_stages(engine: Any, settings: Settings | None = None, partitions: int | None = None) -> tuple[Any, Any]:

@@ -85,6 +85,7 @@ def build_alert(
     closest_description: str | None,
     hole_s: float = math.inf,
     first_fix: tuple[float, ...] | None = None,
+    squawk: str | None = None,
 ) -> dict[str, Any]:
     """The alert.v1 document for one event row ``ev`` (see ``kernels.E_*``).
 
@@ -135,6 +136,7 @@ def build_alert(
         "seq": seq,
         "icao24": icao24,
         "callsign": callsign,
+        "squawk": squawk,
         "transition": transition,
         "state_before": prev,
         "status": status,
@@ -177,6 +179,9 @@ def build_alert(
         "policy": policy,
         "description": description,
         "headline": headline,
+        # set by the alert rules (streams.core.rules): names of the rules that matched, extra channels
+        "rules": [],
+        "channels": [],
     }
 
 

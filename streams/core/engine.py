@@ -36,6 +36,8 @@ from streams.core.classify import Classification, Classifier
 from streams.core.config import EngineConfig
 from streams.core.crossings import estimate_hole_crossings
 from streams.core.places import Places
+from streams.core.rules import RuleSet, judge, judge_facts
+from streams.core.rules import apply as apply_rules
 from streams.records import Position
 
 TRACK_SCHEMA = "track.v1"
@@ -129,8 +131,11 @@ _A_NAMES = _column_names("A_")
 class Engine:
     """Tracks, classification and alert state machines for a stream of positions."""
 
-    def __init__(self, config: EngineConfig, geofence: GeofenceLike, classifier: Classifier, places: Places) -> None:
+    def __init__(self, config: EngineConfig, geofence: GeofenceLike, classifier: Classifier, places: Places,
+                 rules: RuleSet | None = None) -> None:
         self.config = config
+        # The users' alert rules (streams.core.rules), after the built-in emergency-squawk rule.
+        self.rules = rules if rules is not None else RuleSet()
         self.geofence = geofence
         self.classifier = classifier
         self.places = places
@@ -153,6 +158,7 @@ class Engine:
         self._slot: dict[str, int] = {}
         self._icao: list[str | None] = []
         self._callsign: list[str | None] = []
+        self._squawk: list[str | None] = []  # latest squawk heard, for the alert rules
         self._cpa_desc: list[tuple[float, str | None] | None] = []
         self._cls: list[tuple[str | None, Classification] | None] = []
         self._free: list[int] = []
@@ -279,6 +285,7 @@ class Engine:
             "time_in_fence_s": fbins,
             "alert": zones,
             "callsign": self._callsign[s],
+            "squawk": self._squawk[s],
             "cpa_description": None if cpa is None else [_enc(cpa[0]), cpa[1]],
             "pending": pending,
             "behaviour": self.behaviour.export_state(icao24),
@@ -311,7 +318,8 @@ class Engine:
             pending = {f: v[start:end] for f, v in lists.items()} if end > start else None  # one list per field
             start = end
             extra = self.behaviour.export_state(str(self._icao[s]))
-            tail = orjson.dumps([self._callsign[s], None if cpa is None else [_enc(cpa[0]), cpa[1]], pending, extra])
+            tail = orjson.dumps([self._callsign[s], None if cpa is None else [_enc(cpa[0]), cpa[1]], pending, extra,
+                                 self._squawk[s]])
             out.append(b"".join((_STATE_MAGIC, self._layout, self._T[s].tobytes(), self._A[s].tobytes(), tail)))
         return out
 
@@ -338,6 +346,7 @@ class Engine:
         self._restore_rest(s, callsign, cpa, buffered)
         if rest:
             self.behaviour.import_state(icao24, rest[0])
+        self._squawk[s] = rest[1] if len(rest) > 1 else None
 
     def import_state(self, icao24: str, state: dict[str, Any]) -> None:
         """Restore one aircraft from :meth:`export_state` output (replaces what is there)."""
@@ -362,6 +371,7 @@ class Engine:
                         self._A[s, z, c] = _dec(zs[name])
         pending = PositionColumns.from_positions([Position.from_dict(d) for d in state.get("pending", ())])
         self._restore_rest(s, state.get("callsign"), state.get("cpa_description"), pending)
+        self._squawk[s] = state.get("squawk")
         self.behaviour.import_state(icao24, state.get("behaviour"))
 
     def _restore_rest(self, s: int, callsign: str | None, cpa: Any, pending: PositionColumns) -> None:
@@ -493,7 +503,7 @@ class Engine:
                 np.ascontiguousarray(fences),
                 self._T, self._A, self._P, self._nzb, E, SEG, reset,
             )  # fmt: skip
-            ctx = _ReleaseCtx(slot=rel.slot, cs=cs, acc=acc, reset_rel=np.zeros(n, dtype=np.bool_))
+            ctx = _ReleaseCtx(slot=rel.slot, cs=cs, sq=rel.cols.squawk, acc=acc, reset_rel=np.zeros(n, dtype=np.bool_))
             ctx.reset_rel[acc[reset]] = True
             # Segment snapshots first: they describe state before the events' positions.
             self._emit_segments(SEG[:m], ctx, out)
@@ -507,8 +517,10 @@ class Engine:
                                  np.asarray(sc.dist_m, dtype=np.float64), np.asarray(sc.tte_s, dtype=np.float64),
                                  pre, callsign_at, out)
             self._update_callsigns(rel.slot, cs, ctx.reset_rel)
+            self._update_latest(self._squawk, rel.slot, rel.cols.squawk, ctx.reset_rel)
         else:
             self._update_callsigns(rel.slot, cs, np.zeros(n, dtype=np.bool_))
+            self._update_latest(self._squawk, rel.slot, rel.cols.squawk, np.zeros(n, dtype=np.bool_))
         self._touch(touched, out)
 
     def _reject(self, cols: PositionColumns, reasons: npt.NDArray[np.int64], out: EngineOutput) -> None:
@@ -533,6 +545,46 @@ class Engine:
             s = int(slot[j])
             if latest.get(s, -1) < j:  # wiped state, and no callsign heard since
                 self._callsign[s] = None
+
+    @staticmethod
+    def _update_latest(store: list[str | None], slot: npt.NDArray[np.int64], col: npt.NDArray[np.object_],
+                       reset: npt.NDArray[np.bool_]) -> None:
+        """Remember each aircraft's latest non-empty value of a string column (released, sorted by slot)."""
+        latest: dict[int, int] = {}
+        for j in np.flatnonzero(col.astype(np.bool_)).tolist():
+            latest[int(slot[j])] = j
+        for s, j in latest.items():
+            store[s] = str(col[j])
+        for j in np.flatnonzero(reset).tolist():
+            s = int(slot[j])
+            if latest.get(s, -1) < j:
+                store[s] = None
+
+    def _row_facts(self, ev: F64, callsign: str | None, cls: Classification, ctx: _ReleaseCtx | None,
+                   before: bool) -> dict[str, Any]:
+        """What the alert rules match on, from an event row (before any document is built)."""
+        s = int(ev[K.E_SLOT])
+        ring = self._zone_bin_name(float(ev[K.E_GZONE]))
+        zones = tuple(z for z in (self.alert_zones[int(ev[K.E_ZONE])], ring) if z)
+        d, alt = float(ev[K.E_DIST]), float(ev[K.E_ALT])
+        return {"category": cls.category, "type": cls.type_code, "registration": cls.registration,
+                "callsign": callsign, "squawk": self._squawk_at(ctx, s, int(ev[K.E_TRIG]), before),
+                "zone": zones or None, "distance_nm": d / 1852.0 if math.isfinite(d) else None,
+                "altitude_ft": alt if math.isfinite(alt) else None, "pattern": None}
+
+    def _squawk_at(self, ctx: _ReleaseCtx | None, s: int, trig: int, before: bool) -> str | None:
+        """Squawk as known at accepted position ``trig``, as :meth:`_callsign_at` (batch-independent)."""
+        if ctx is None or trig < 0:
+            return self._squawk[s]
+        j = int(ctx.acc[trig]) - (1 if before else 0)
+        while j >= 0 and ctx.slot[j] == s:
+            c = ctx.sq[j]
+            if c and str(c).strip():
+                return str(c).strip()
+            if ctx.reset_rel[j]:
+                return None
+            j -= 1
+        return self._squawk[s]
 
     def _callsign_at(self, ctx: _ReleaseCtx | None, s: int, trig: int, before: bool) -> str | None:
         """Callsign as known at accepted position ``trig`` (or just before it, for timeouts).
@@ -559,6 +611,7 @@ class Engine:
             return
         policy = self.config.alert_policy
         keep: list[tuple[int, str | None, Classification, bool]] = []
+        may_admit = any(not r.exclude for r in self.rules.rules)
         for r in range(E.shape[0]):
             ev = E[r]
             s = int(ev[K.E_SLOT])
@@ -571,6 +624,10 @@ class Engine:
             watch = icao in self.config.watchlist or cls.watchlisted
             out.counters[f"events.{K.TRANSITION_NAMES[code]}"] += 1
             if admitted(policy, cls, watch):
+                keep.append((r, callsign, cls, watch))
+            elif may_admit and judge_facts(self.rules, self._row_facts(ev, callsign, cls, ctx, is_timeout)).admits:
+                # a user rule (or the emergency-squawk rule) lets out what the policy holds back;
+                # judged here on the event row, so only those alerts are built
                 keep.append((r, callsign, cls, watch))
             else:
                 out.counters["alerts_suppressed_by_policy"] += 1
@@ -588,16 +645,21 @@ class Engine:
             assert icao is not None
             code = int(ev[K.E_CODE])
             ctry = ev[K.E_CTRY]
-            out.alerts.append(
-                build_alert(
+            is_timeout = code == K.TR_CLOSED and int(ev[K.E_REASON]) == K.CLOSE_TIMEOUT
+            doc = build_alert(
                     ev=ev, icao24=icao, callsign=callsign, zone=self.alert_zones[int(ev[K.E_ZONE])],
                     ring_name=self._zone_bin_name(float(ev[K.E_GZONE])),
                     country=self.country_names.get(int(ctry)) if math.isfinite(ctry) else None,
                     cls=cls, watchlisted=watch, policy=policy, description=descs[j], closest_description=best[j],
                     hole_s=self.config.coverage_hole_s,
                     first_fix=tuple(first_fix[j].tolist()) if estimated[j] else None,
-                )
+                    squawk=self._squawk_at(ctx, s, int(ev[K.E_TRIG]), before=is_timeout),
             )  # fmt: skip
+            verdict = judge(self.rules, doc)
+            if apply_rules(verdict, doc) is None:
+                out.counters["alerts_excluded_by_rule"] += 1
+                continue
+            out.alerts.append(doc)
             out.counters[f"alerts.{K.TRANSITION_NAMES[code]}"] += 1
             # An alert forces the aircraft's next track update out, whatever the throttle.
             self._T[s, K.T_TRK_EMIT_T] = math.nan
@@ -739,6 +801,17 @@ class Engine:
         }
 
     def _finish(self, out: EngineOutput) -> None:
+        # The alert rules on pattern documents (zone alerts were judged as they were built):
+        # severity, channels, exclusion; which aircraft raise patterns stays the behaviour layer's.
+        if any(a.get("schema") == "pattern.v1" for a in out.alerts):
+            kept = []
+            for a in out.alerts:
+                if a.get("schema") == "pattern.v1" and "rules" not in a:
+                    if apply_rules(judge(self.rules, a), a) is None:
+                        out.counters["alerts_excluded_by_rule"] += 1
+                        continue
+                kept.append(a)
+            out.alerts[:] = kept
         self.totals.update(out.counters)
 
     # ================================================================== slots
@@ -752,6 +825,7 @@ class Engine:
         self._used = np.concatenate((self._used, np.zeros(cap - old, dtype=np.bool_)))
         self._icao.extend([None] * (cap - old))
         self._callsign.extend([None] * (cap - old))
+        self._squawk.extend([None] * (cap - old))
         self._cpa_desc.extend([None] * (cap - old))
         self._cls.extend([None] * (cap - old))
         self._free.extend(range(cap - 1, old - 1, -1))
@@ -765,6 +839,7 @@ class Engine:
         self._slot[icao24] = s
         self._icao[s] = icao24
         self._callsign[s] = None
+        self._squawk[s] = None
         self._cpa_desc[s] = None
         self._cls[s] = None
         K.init_track_rows(self._T[s : s + 1])
@@ -778,6 +853,7 @@ class Engine:
             self.behaviour.forget(icao)
         self._icao[s] = None
         self._callsign[s] = None
+        self._squawk[s] = None
         self._cpa_desc[s] = None
         self._cls[s] = None
         self._used[s] = False
@@ -791,6 +867,7 @@ class Engine:
 class _ReleaseCtx:
     slot: npt.NDArray[np.int64]  # released positions, sorted
     cs: npt.NDArray[np.object_]
+    sq: npt.NDArray[np.object_]
     acc: npt.NDArray[np.intp]  # accepted index -> released index
     reset_rel: npt.NDArray[np.bool_]
 

@@ -7,7 +7,9 @@ This module owns how an alert lands in Redis, in one atomic Lua script per alert
 - XADD to the capped stream ``<prefix>:alerts`` for consumer groups;
 - PUBLISH on ``<prefix>:alerts`` (all), ``<prefix>:alerts:severity:<sev>`` and
   ``<prefix>:alerts:zone:<zone>``;
-- HSET of the aircraft's latest zone alert (alert.v1) in ``<prefix>:aircraft`` (field = icao24).
+- HSET of the aircraft's latest zone alert (alert.v1) in ``<prefix>:aircraft`` (field = icao24);
+- PUBLISH on ``<prefix>:channel:<name>`` for every channel the user's alert rules sent it to
+  (the alert's ``channels``, streams.core.rules).
 
 Pattern (pattern.v1), gone-dark (dark.v1) and activity (activity.v1) alerts travel the same
 way, on their own zone channels (``pattern``, ``dark``, ``activity``).
@@ -43,6 +45,9 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   redis.call('PUBLISH', KEYS[5], ARGV[3])
   if ARGV[5] ~= '' then
     redis.call('HSET', KEYS[6], ARGV[5], ARGV[3])
+  end
+  for i = 7, #KEYS do
+    redis.call('PUBLISH', KEYS[i], ARGV[3])
   end
   return id
 end
@@ -103,6 +108,7 @@ class RedisAlertSink:
                     key("alerts", "severity", str(alert.get("severity", "unknown"))),
                     key("alerts", "zone", str(alert.get("zone", "unknown"))),
                     key("aircraft"),
+                    *(key("channel", str(c)) for c in alert.get("channels") or ()),
                 ],
                 args=[
                     SEEN_TTL_S,
