@@ -34,11 +34,16 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.skyfence-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  log "pip install -e .[test,report]"
+  # The exact versions (with hashes) the last green run tested: requirements.lock, made by
+  #   uv pip compile pyproject.toml --extra test --extra report --generate-hashes \
+  #     --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
+  # then the package itself, without resolving anything again.
+  log "pip install -r requirements.lock, then -e . --no-deps"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".[test,report]"
+  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install -q --no-deps -e .
   echo "$want" > "$stamp"
 fi
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import faust
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import Settings
 from streams.topics import ALERTS, COVERAGE, DEADLETTER, MISSIONS, POSITIONS, RAW, TRACKS, TopicSpec
 
 # An idle partition's fetch waits at the broker this long for data. aiokafka has one fetch
@@ -93,8 +93,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
     # One folder per app id: Faust names the RocksDB files after the table alone, so two apps
     # sharing a data directory (a `skyfence rewind --app-id NEW` beside the live worker, a
     # benchmark phase after another) would open each other's state and its changelog offsets.
-    base = Path(settings.data_dir)
-    data_dir = str((base if base.is_absolute() else REPO_ROOT / base) / settings.app_id)
+    data_dir = str(settings.resolve(settings.data_dir) / settings.app_id)
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     app = SkyfenceApp(
         settings.app_id,

@@ -383,6 +383,10 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     width = max(len(k) for k, _, _ in settings.public_items())
     for var, value, doc in settings.public_items():
         print(f"{var:<{width}}  {value:<28}  {doc}")
+    # Where the local stack and the worker keep their files, resolved (a per-user folder when
+    # installed from a wheel, the checkout when run from one).
+    print(f"\nworkdir: {settings.workdir_path}  (stack: {settings.resolve(settings.stack_dir)}, "
+          f"Kafka jars: {settings.resolve('.cache/kafka')}, worker data: {settings.resolve(settings.data_dir)})")
     return 0
 
 

@@ -13,15 +13,17 @@ import signal
 import subprocess
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
-from streams.settings import REPO_ROOT, Settings, child_env
+from streams.settings import Settings, child_env
 
 RECORDINGS: list[tuple[str, str, str]] = [
     ("readsb_trace_full_ac671b.json.gz", "trace", "Delta 1812 (B739) over Yucatán, 2025-02-04, readsb trace"),
     ("traffic_dreamliner_boeing.json.gz", "traffic-json", "Boeing test flight BOE004 near Laredo, 2017-08-03"),
 ]
-DATA = REPO_ROOT / "tests" / "data"
+# The demo's recordings ship in the package (copies of tests/data/, provenance in streams/data/PROVENANCE.md).
+DATA = Path(str(resources.files("streams").joinpath("data", "demo")))
 
 
 def run_demo(settings: Settings, speed: str, use_stack: bool, exit_after: bool) -> int:
@@ -45,12 +47,12 @@ def run_demo(settings: Settings, speed: str, use_stack: bool, exit_after: bool) 
         redis_prefix=f"demo{int(time.time())}",
         app_id=f"skyfence-demo{int(time.time())}",
     )
-    logs = REPO_ROOT / ".cache" / "demo-logs"
+    logs = settings.resolve(".cache/demo-logs")
     logs.mkdir(parents=True, exist_ok=True)
     worker_log = open(logs / "worker.log", "wb")  # closed in finally
     console.print("[bold]starting a worker[/bold] (policy: all aircraft alert, so civil recordings show alerts)")
     worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=child_env(settings),
-                              stdout=worker_log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+                              stdout=worker_log, stderr=subprocess.STDOUT)
     try:
         _wait_ready(worker, logs / "worker.log")
         url = f"http://{settings.web_host}:{settings.web_port}/map"
@@ -93,7 +95,7 @@ async def _replay_and_follow(settings: Settings, speed: str, exit_after: bool, c
         console.print(f"[bold]replaying[/bold] {what} at speed {speed}")
         replays.append(await asyncio.create_subprocess_exec(
             sys.executable, "-m", "streams.cli", "replay", str(DATA / name), "--format", fmt, "--speed", speed,
-            env=child_env(settings), cwd=REPO_ROOT,
+            env=child_env(settings),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         ))
     n = 0

@@ -18,7 +18,25 @@ from typing import Any
 from urllib.parse import urlsplit
 
 PREFIX = "SKYFENCE_"
+# The folder above the package: a source checkout when it holds pyproject.toml next to streams/,
+# site-packages when installed from a wheel. Only tests and the choice of workdir look at it.
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _user_data_dir() -> Path:
+    """Per-user folder for the local stack's jars, data and logs when run from an installed wheel
+    (XDG base directory spec: $XDG_DATA_HOME/skyfence, default ~/.local/share/skyfence)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "skyfence"
+
+
+def default_workdir() -> Path:
+    """Where relative paths of the settings (stack_dir, data_dir) live: the checkout itself when
+    running from a source checkout (its git-ignored .cache/, which CI caches), else a per-user
+    folder. Nothing the package reads at runtime comes from here: its data are package resources."""
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "streams" / "settings.py").is_file():
+        return REPO_ROOT
+    return _user_data_dir()
 
 
 class SettingsError(ValueError):
@@ -86,7 +104,12 @@ class Settings:
         default="rocksdb://", metadata=_meta("Faust table store: rocksdb:// in production, memory:// in tests")
     )
     data_dir: str = field(
-        default=".cache/worker", metadata=_meta("Faust data directory; RocksDB tables go in a folder per app id")
+        default=".cache/worker", metadata=_meta("Faust data directory; RocksDB tables go in a folder per app id "
+                                                "(relative: under the workdir)")
+    )
+    workdir: str = field(
+        default="", metadata=_meta("Folder relative stack_dir/data_dir live in (empty: the source checkout, or "
+                                   "~/.local/share/skyfence when installed)")
     )
     web_host: str = field(default="127.0.0.1", metadata=_meta("Worker web server bind address"))
     web_port: int = field(default=6066, metadata=_meta("Worker web server port"))
@@ -136,7 +159,8 @@ class Settings:
 
     # --- Local stack (no Docker) -----------------------------------------------------
     stack_dir: str = field(
-        default=".cache/stack", metadata=_meta("Where the local stack keeps jars, data, logs, pids")
+        default=".cache/stack", metadata=_meta("Where the local stack keeps data, logs, pids (relative: under the "
+                                               "workdir; the Kafka jars go in <workdir>/.cache/kafka)")
     )
     # 4.1: current stable Kafka 4 line, KRaft only; verified with aiokafka 0.14 and Faust 0.15.
     kafka_version: str = field(default="4.1.1", metadata=_meta("Kafka version resolved from Maven Central"))
@@ -271,6 +295,16 @@ class Settings:
 
     def topic(self, short: str) -> str:
         return f"{self.topic_prefix}.{short}"
+
+    @property
+    def workdir_path(self) -> Path:
+        """The folder relative paths of these settings resolve under (see :func:`default_workdir`)."""
+        return Path(self.workdir).expanduser() if self.workdir else default_workdir()
+
+    def resolve(self, path: str) -> Path:
+        """A path setting as an absolute path: relative ones live under :attr:`workdir_path`."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.workdir_path / p
 
     def redis_key(self, *parts: str) -> str:
         return ":".join((self.redis_prefix, *parts))

@@ -1,7 +1,7 @@
 """The local stack without Docker: a real Apache Kafka broker (KRaft) and a real Redis.
 
 This module owns fetching Kafka's jars from Maven Central (through ``mvn`` and
-``dev/kafka/pom.xml``), formatting KRaft storage, starting ``kafka.Kafka`` and
+``streams/data/kafka/pom.xml``, a package resource), formatting KRaft storage, starting ``kafka.Kafka`` and
 Debian's ``redis-server`` on loopback, waiting until both answer, and stopping
 exactly the processes it started (pid files checked against the process command
 line, so a recycled pid is never killed). Used by ``skyfence stack`` and by the
@@ -20,12 +20,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import Settings
 
-POM = REPO_ROOT / "dev" / "kafka" / "pom.xml"
-LOG4J2 = REPO_ROOT / "dev" / "kafka" / "log4j2.properties"
+# The Maven project that resolves the Kafka jars and Kafka's log4j2 configuration ship inside the
+# package (importlib.resources). Maven and the JVM need file paths: an installed package is a folder
+# on disk (setuptools installs unzipped), so the resource's path is used as such.
+POM = Path(str(resources.files("streams").joinpath("data", "kafka", "pom.xml")))
+LOG4J2 = Path(str(resources.files("streams").joinpath("data", "kafka", "log4j2.properties")))
 # 90 s: a cold JVM on a loaded 2-core CI machine has been seen to take ~10x its usual 2 s.
 START_TIMEOUT_S = 90.0
 # 15 s: Kafka's controlled shutdown on one node finishes in ~2 s; after that we SIGKILL.
@@ -57,7 +61,7 @@ def _require(tool: str, fix: str) -> str:
 
 def jars_dir(settings: Settings) -> Path:
     """Jars are cached per Kafka version, shared by every stack dir on the machine."""
-    return REPO_ROOT / ".cache" / "kafka" / settings.kafka_version / "libs"
+    return settings.resolve(".cache/kafka") / settings.kafka_version / "libs"
 
 
 def fetch_kafka_jars(settings: Settings, log: Callable[[str], None] = print) -> Path:
@@ -157,7 +161,7 @@ class LocalStack:
                  security: StackSecurity | None = None) -> None:
         self.settings = settings
         self.security = security or StackSecurity()
-        self.run_dir = (run_dir or _abs(settings.stack_dir)).resolve()
+        self.run_dir = (run_dir or settings.resolve(settings.stack_dir)).resolve()
         self.state_file = self.run_dir / "ports"
         kafka_port, redis_port = self._ports()
         self.kafka = Service(
@@ -414,10 +418,6 @@ def _alive(pid: int) -> bool:
         return False
     return True
 
-
-def _abs(p: str) -> Path:
-    path = Path(p)
-    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def _cluster_id() -> str:

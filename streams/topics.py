@@ -15,11 +15,14 @@ aircraft lands in the same partition as a keyed record would.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import Settings
 
-SCHEMA_DIR = REPO_ROOT / "schemas"
+# The package's copy of the top-level schemas/ (the source of truth; tests/test_topics.py checks the
+# two are identical). A package resource; an installed package is a folder on disk, so a Path.
+SCHEMA_DIR = Path(str(resources.files("streams").joinpath("schemas")))
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,13 @@ def test_record_lines_validate() -> None:
     v = _validator("record.v1")
     v.validate(orjson.loads(record_line("t.positions", 3, 7, 1738704440000, b"ac671b", b'{"a":1}')))
     v.validate(orjson.loads(record_line("t.raw", 0, 0, 1738704440000, None, b"\xff\x1a\x00")))
+
+
+def test_the_package_copy_of_the_schemas_is_the_top_level_one() -> None:
+    """schemas/ at the repository's top is the source of truth; the package reads its copy
+    (streams/schemas, a package resource). Refresh with: cp schemas/*.json streams/schemas/"""
+    from streams.settings import REPO_ROOT
+
+    top = {p.name: p.read_bytes() for p in (REPO_ROOT / "schemas").glob("*.json")}
+    pkg = {p.name: p.read_bytes() for p in SCHEMA_DIR.glob("*.json")}
+    assert top and pkg == top, "streams/schemas differs from schemas/: cp schemas/*.json streams/schemas/"
