@@ -12,7 +12,9 @@ gone-dark and activity documents by their headline). ``build_table`` is pure ove
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import signal
 import time
 from typing import Any
 
@@ -140,6 +142,10 @@ class _Tracking(LiveState):
         super().on_alert(doc)
 
 
+# Seconds to wait for the Kafka follower to close on exit before leaving it to asyncio.run.
+FOLLOWER_STOP_S = 5.0
+
+
 async def run_watch(settings: Settings, sort: str = "distance", max_distance_km: float | None = DEFAULT_MAX_DISTANCE_KM,
                     military_only: bool = False, duration: float | None = None, once: bool = False,
                     limit: int = DEFAULT_ROWS) -> int:
@@ -173,18 +179,27 @@ async def run_watch(settings: Settings, sort: str = "distance", max_distance_km:
                 await asyncio.sleep(0.2)
             console.print(table())
             return 0
+        # Ctrl-C (and SIGTERM) end the loop cooperatively: the redraw stops, the table is left on
+        # screen, the follower is stopped. Cancelling the loop from the signal instead left the
+        # process hanging now and then in CI (Ctrl-C arriving while the Kafka follower reconnected).
+        interrupted = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, interrupted.set)
         with Live(table(), console=console, refresh_per_second=REFRESH_PER_S, screen=False) as live:
-            while duration is None or time.monotonic() - started < duration:
-                await asyncio.sleep(1.0 / REFRESH_PER_S)
+            while not interrupted.is_set() and (duration is None or time.monotonic() - started < duration):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(interrupted.wait(), 1.0 / REFRESH_PER_S)
                 live.update(table())
         return 0
     finally:
         stop.set()
         follower.cancel()
-        try:
-            await follower
-        except (asyncio.CancelledError, Exception):  # shutting down; the follower logs its own errors
-            pass
+        # Bounded: a follower stuck closing its Kafka consumer must not keep the terminal.
+        done, _ = await asyncio.wait({follower}, timeout=FOLLOWER_STOP_S)
+        for t in done:  # retrieve its outcome; the follower logs its own errors
+            if not t.cancelled():
+                t.exception()
 
 
 async def follow_topics_quiet(settings: Settings, state: LiveState, stop: asyncio.Event) -> None:
