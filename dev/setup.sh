@@ -12,6 +12,8 @@ need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# GDAL's ogrinfo: the independent reader the export test opens the GeoJSON and KML files with.
+command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)
 if [ "${SKYFENCE_SETUP_BROWSER:-1}" = "1" ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)

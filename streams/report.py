@@ -708,10 +708,13 @@ def score_points(fence: Any, raw: Sequence[Point]) -> list[ScoredPoint]:
 # --- command ---------------------------------------------------------------------------------
 def run_report(settings: Settings, files: Sequence[str], fmt: str | None, t_from: float | None,
                t_to: float | None, png: str | None, as_json: bool, all_aircraft: bool,
-               zoom: bool = False) -> dict[str, Any]:
+               zoom: bool = False, collected: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the report from ``files`` (embedded engine) or, with no files, the live tracks topic.
 
     Writes the PNG when ``png`` is given and returns the report dict; the CLI prints it.
+    ``collected``, when given, receives what ``skyfence export`` needs beyond the report: the
+    run's alert documents (``alerts``), every position (``points``: icao24, t, lat, lon, alt ft)
+    and the geofence (``fence``).
     """
     import asyncio
 
@@ -732,6 +735,8 @@ def run_report(settings: Settings, files: Sequence[str], fmt: str | None, t_from
                                                         settings.partitions, behaviour=got))
         points = score_points(fence, raw)
         patterns = [a for a in got["alerts"] if a.get("schema") == "pattern.v1"]
+        if collected is not None:
+            collected.update(alerts=list(got["alerts"]), points=raw, fence=fence)
         ledger = got["ledger"]
     else:
         fence = load_geofence(settings, warm=False)
