@@ -86,7 +86,7 @@ def _wait_ready(worker: subprocess.Popen[bytes], log: Path, timeout: float = 120
 async def _replay_and_follow(settings: Settings, speed: str, exit_after: bool, console: object) -> int:
     from rich.console import Console
 
-    from streams.cli import format_alert
+    from streams.cli.format import format_alert
     from streams.sinks.subscriber import AlertSubscriber
 
     assert isinstance(console, Console)
