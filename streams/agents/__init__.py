@@ -308,6 +308,10 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                 metrics.positions_processed.inc(out.positions - gated)
                 for reason, n in out.rejected.items():
                     metrics.positions_rejected.labels(reason).inc(n)
+                # Counted here, with positions_in, before the first await: a scrape between the two
+                # must still find in == processed + dead letters (a clean-clone CI run caught one).
+                for d in out.dead_letters:
+                    metrics.dead_letters.labels(d.input_format, d.reason).inc()
                 stamp = max(ev.message.timestamp for ev in evs)
                 pending = []
                 for key, value, doc in out.alerts:
@@ -319,7 +323,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                     await send_batches(kafka_producer(), tracks_topic,
                                        ((partition_for(k.decode(), settings.partitions), k, v) for k, v in out.tracks))
                 for d in out.dead_letters:
-                    await dead_letter(d)
+                    await dead_letter(d, counted=True)
                 staged = await send_stage_records(out)
                 if pending:
                     await asyncio.gather(*pending)  # alerts acknowledged before any flush can write their state
@@ -332,8 +336,9 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
 
     attach_stage_agents(app, topics, settings, engine, dead_letter_sender=lambda d: dead_letter(d), metrics=metrics)
 
-    async def dead_letter(d: DeadLetter) -> None:
-        metrics.dead_letters.labels(d.input_format, d.reason).inc()
+    async def dead_letter(d: DeadLetter, counted: bool = False) -> None:
+        if not counted:
+            metrics.dead_letters.labels(d.input_format, d.reason).inc()
         log_dead_letter(d)
         await topics.deadletter.send(key=d.input_format.encode(), value=orjson.dumps(d.to_dict()))
 
