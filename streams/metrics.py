@@ -30,6 +30,7 @@ class Metrics:
     alerts: Counter
     redis_writes: Counter
     redis_duplicates: Counter
+    redis_conflicts: Counter
     redis_failures: Counter
     kernel_seconds: Histogram
     alert_latency: Histogram
@@ -49,6 +50,8 @@ METRICS_DOC: list[tuple[str, str, str]] = [
     ("skyfence_alerts_total", "transition, severity", "alerts raised"),
     ("skyfence_redis_writes_total", "", "alerts newly written to Redis"),
     ("skyfence_redis_duplicates_total", "", "alerts Redis already had (idempotent re-delivery)"),
+    ("skyfence_redis_conflicts_total", "",
+     "alerts re-sent under an event_id Redis already had, with different content (kept the first)"),
     ("skyfence_redis_failures_total", "", "failed Redis writes (each is retried)"),
     ("skyfence_geofence_batch_seconds", "", "geofence kernel time per batch"),
     ("skyfence_alert_latency_seconds", "", "Kafka timestamp of the position batch to alert written in Redis"),
@@ -76,6 +79,8 @@ def create_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         alerts=Counter("skyfence_alerts", "alerts raised", ["transition", "severity"], registry=reg),
         redis_writes=Counter("skyfence_redis_writes", "alerts newly written to Redis", registry=reg),
         redis_duplicates=Counter("skyfence_redis_duplicates", "alerts Redis already had", registry=reg),
+        redis_conflicts=Counter("skyfence_redis_conflicts", "alerts re-sent with different content",
+                                registry=reg),
         redis_failures=Counter("skyfence_redis_failures", "failed Redis writes (retried)", registry=reg),
         kernel_seconds=Histogram(
             "skyfence_geofence_batch_seconds", "geofence kernel time per batch", buckets=KERNEL_BUCKETS, registry=reg

@@ -351,9 +351,12 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                 await dead_letter(d)
             if not alerts:
                 continue
+            conflicts_before = sink.conflicts
             new = await sink.write_retrying(alerts, on_failure=metrics.redis_failures.inc)
+            conflicts = sink.conflicts - conflicts_before
             metrics.redis_writes.inc(new)
-            metrics.redis_duplicates.inc(len(alerts) - new)
+            metrics.redis_conflicts.inc(conflicts)
+            metrics.redis_duplicates.inc(len(alerts) - new - conflicts)
             now = time.time()
             for i in index:
                 # the track agent stamps each alert record with its position batch's Kafka timestamp

@@ -1,9 +1,12 @@
 """The Redis sink: alerts from Kafka to the people and programs subscribed in Redis.
 
 This module owns how an alert lands in Redis, in one atomic Lua script per alert:
-- a dedup key ``<prefix>:seen:<digest>`` (SET NX with a TTL) makes every write
-  idempotent: an alert replayed, re-delivered after a crash, or read twice from Kafka
-  adds nothing the second time;
+- a dedup key ``<prefix>:seen:<identity>`` (with a TTL) makes every write idempotent: an
+  alert replayed, re-delivered after a crash, or read twice from Kafka adds nothing the
+  second time. The identity is the alert's ``event_id`` (``alert_id:seq``, one message of
+  one episode), and the key holds the digest of the content first written under it, so
+  a re-sent alert whose content changed is caught as a *conflict*: counted, logged with
+  both digests, and not published a second time (subscribers already acted on the first);
 - XADD to the capped stream ``<prefix>:alerts`` for consumer groups;
 - PUBLISH on ``<prefix>:alerts`` (all), ``<prefix>:alerts:severity:<sev>`` and
   ``<prefix>:alerts:zone:<zone>``;
@@ -14,8 +17,7 @@ This module owns how an alert lands in Redis, in one atomic Lua script per alert
 Pattern (pattern.v1), gone-dark (dark.v1) and activity (activity.v1) alerts travel the same
 way, on their own zone channels (``pattern``, ``dark``, ``activity``).
 
-The digest is over the alert's canonical JSON, so two alerts differ exactly when
-their content differs (an ``updated`` alert with a closer approach is new content).
+An alert without an ``event_id`` (only hand-made ones) is identified by its content digest.
 """
 
 from __future__ import annotations
@@ -37,8 +39,16 @@ log = logging.getLogger(__name__)
 # 7 days: longer than any replay an analyst re-runs, short enough to bound Redis memory.
 SEEN_TTL_S = 7 * 24 * 3600
 
+# Returns 1 when written, 0 for a re-delivery of the same content, or the digest first
+# written under this identity when the content differs (a conflict).
 _WRITE_ALERT = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+local prev = redis.call('GET', KEYS[1])
+if prev then
+  if prev == ARGV[6] then return 0 end
+  return prev
+end
+redis.call('SET', KEYS[1], ARGV[6], 'EX', ARGV[1])
+do
   local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'alert', ARGV[3], 'alert_id', ARGV[4])
   redis.call('PUBLISH', KEYS[3], ARGV[3])
   redis.call('PUBLISH', KEYS[4], ARGV[3])
@@ -49,9 +59,8 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   for i = 7, #KEYS do
     redis.call('PUBLISH', KEYS[i], ARGV[3])
   end
-  return id
 end
-return false
+return 1
 """
 
 
@@ -62,8 +71,17 @@ RETRY_MAX_S = 5.0
 
 
 def alert_digest(alert: Mapping[str, Any]) -> str:
-    """Identity of one alert message: sha1 of its canonical JSON."""
+    """Content of one alert message: sha1 of its canonical JSON."""
     return hashlib.sha1(orjson.dumps(alert, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def alert_identity(alert: Mapping[str, Any], digest: str) -> str:
+    """Which message this is: ``event_id`` (alert_id:seq), else alert_id and seq, else its content."""
+    if alert.get("event_id"):
+        return str(alert["event_id"])
+    if alert.get("alert_id") is not None and alert.get("seq") is not None:
+        return f"{alert['alert_id']}:{alert['seq']}"
+    return digest
 
 
 def redis_client(settings: Settings) -> aioredis.Redis:
@@ -84,6 +102,7 @@ class RedisAlertSink:
         self._script = client.register_script(_WRITE_ALERT)
         self.written = 0
         self.duplicates = 0
+        self.conflicts = 0
         self.failures = 0
 
     @property
@@ -97,12 +116,14 @@ class RedisAlertSink:
             return 0
         pipe = self.client.pipeline(transaction=False)
         key = self.settings.redis_key
+        digests = []
         for alert in batch:
             body = orjson.dumps(alert, option=orjson.OPT_SORT_KEYS)
             digest = hashlib.sha1(body).hexdigest()
+            digests.append(digest)
             await self._script(
                 keys=[
-                    key("seen", digest),
+                    key("seen", alert_identity(alert, digest)),
                     self.stream_key,
                     key("alerts"),
                     key("alerts", "severity", str(alert.get("severity", "unknown"))),
@@ -117,13 +138,24 @@ class RedisAlertSink:
                     str(alert.get("alert_id", "")),
                     # the aircraft hash keeps each aircraft's latest zone alert (alert.v1) only
                     str(alert.get("icao24", "")) if alert.get("schema", "alert.v1") == "alert.v1" else "",
+                    digest,
                 ],
                 client=pipe,
             )
         results = await pipe.execute()
-        new = sum(1 for r in results if r)
+        new = conflicts = 0
+        for alert, digest, r in zip(batch, digests, results, strict=True):
+            if r == 1:
+                new += 1
+            elif r not in (0, None):
+                conflicts += 1
+                first = r.decode() if isinstance(r, bytes) else str(r)
+                log.warning("redis sink: alert %s re-sent with different content (first %s, now %s); "
+                            "kept the first", alert_identity(alert, digest), first[:12], digest[:12],
+                            extra={"alert_id": alert.get("alert_id"), "icao24": alert.get("icao24")})
         self.written += new
-        self.duplicates += len(batch) - new
+        self.conflicts += conflicts
+        self.duplicates += len(batch) - new - conflicts
         return new
 
     async def write_retrying(self, alerts: Iterable[Mapping[str, Any]],

@@ -64,6 +64,25 @@ async def test_sink_is_idempotent_on_real_redis(settings: Settings) -> None:
 
 
 @pytest.mark.integration
+async def test_sink_counts_per_event_id_and_catches_changed_content(settings: Settings) -> None:
+    """Identity is (alert_id, seq): a re-sent message whose content changed is a conflict, not a new alert."""
+    client = aioredis.Redis.from_url(settings.redis_url)
+    sink = RedisAlertSink(client, settings)
+    first = [{**_alert(i), "seq": 0, "event_id": f"a{i:04d}:0", "distance_to_boundary_m": 1000.0 + i}
+             for i in range(3)]
+    assert await sink.write(first) == 3
+    changed = {**first[1], "distance_to_boundary_m": 999.0}  # same message, different content
+    next_seq = {**first[1], "seq": 1, "event_id": "a0001:1"}  # the episode's next message is new
+    assert await sink.write([first[0], changed, next_seq]) == 1
+    assert (sink.written, sink.duplicates, sink.conflicts) == (4, 1, 1)
+    entries = await client.xrange(settings.redis_key("alerts"))
+    kept = [orjson.loads(f[b"alert"]) for _id, f in entries]
+    assert [a["event_id"] for a in kept] == ["a0000:0", "a0001:0", "a0002:0", "a0001:1"]
+    assert kept[1]["distance_to_boundary_m"] == 1001.0, "the first content stays; subscribers acted on it"
+    await client.aclose()
+
+
+@pytest.mark.integration
 async def test_worker_agent_moves_alerts_from_kafka_to_redis(settings: Settings, start_worker) -> None:
     """End to end: a real worker process consumes the real topic and writes to the real Redis."""
     await ensure_topics(settings)
