@@ -11,6 +11,7 @@ session-scoped test fixtures.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -40,7 +41,33 @@ class StackError(RuntimeError):
     """The stack cannot start or stop; the message names the cause and the fix."""
 
 
+# Ports below the kernel's ephemeral range, where free_port() picks. bind(0) hands out a port
+# from the ephemeral range, the range every outgoing connection (our own Kafka and Redis
+# clients among them) also draws from: between the probe and the service's own bind, a client
+# could take it (seen as a flaky "address in use" on a busy host). Below that range only
+# another picker can collide, and a random pick over ~12,000 ports makes that unlikely.
+_PICK_FLOOR = 20000
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
+    """A loopback TCP port nobody listens on, outside the ephemeral range when there is room."""
+    top = _ephemeral_floor()
+    rng = random.SystemRandom()
+    for _ in range(64 if top - _PICK_FLOOR > 1000 else 0):
+        port = rng.randrange(_PICK_FLOOR, top)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

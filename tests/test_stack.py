@@ -78,3 +78,15 @@ def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"port {port} for redis is already in use" in proc.stderr
     assert "SKYFENCE_REDIS_PORT" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_free_port_is_outside_the_ephemeral_range_and_free() -> None:
+    """Ports from free_port() are not ones the kernel hands to outgoing connections meanwhile."""
+    from streams.stack import _ephemeral_floor
+
+    ports = {free_port() for _ in range(50)}
+    assert all(p < _ephemeral_floor() for p in ports), sorted(ports)
+    assert len(ports) > 40  # random picks, not one port handed out again and again
+    for p in list(ports)[:5]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", p))  # still free: nobody listens there
