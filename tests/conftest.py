@@ -17,11 +17,18 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from streams.settings import REPO_ROOT, Settings, child_env
 from streams.stack import LocalStack
 
 ARTIFACTS = REPO_ROOT / "artifacts"
+
+# Property tests in CI: the same examples on every run (derandomize), so main's status never
+# depends on a random draw, and a failure prints the blob that reproduces it. The property
+# tests' own @settings (example counts, no deadline) still apply on top of this profile.
+hypothesis_settings.register_profile("skyfence", derandomize=True, print_blob=True)
+hypothesis_settings.load_profile("skyfence")
 
 
 @pytest.fixture(scope="session")
