@@ -74,6 +74,11 @@ def make_producer(settings: Settings, **extra: Any) -> AIOKafkaProducer:
         "max_request_size": settings.max_message_bytes * 2,
         # 5 ms linger: batches many small records per request at negligible latency.
         "linger_ms": 5,
+        # 120 s (Java's delivery.timeout.ms default; aiokafka's is 40 s): a send blocks while
+        # the broker is away and a batch expires after this long, so a replay or a live feed
+        # rides out a broker restart of up to two minutes instead of failing with
+        # KafkaTimeoutError (a KRaft broker restarts in ~15 s here when the host is quiet).
+        "request_timeout_ms": 120_000,
     }
     kwargs.update(extra)
     return AIOKafkaProducer(**kwargs)
