@@ -16,10 +16,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 import orjson
@@ -66,19 +67,32 @@ def cli_env(settings: Settings) -> dict[str, str]:
 
 
 def replay_bg(settings: Settings, path: Path, fmt: str, speed: str = "max", t_from: float | None = None,
-              t_to: float | None = None) -> subprocess.Popen[str]:
+              t_to: float | None = None) -> subprocess.Popen[bytes]:
     """A `skyfence replay` running in the background (the fault happens while it runs)."""
     args = [sys.executable, "-m", "streams.cli", "replay", str(path), "--format", fmt, "--speed", speed]
     if t_from is not None:
         args += ["--from", str(t_from)]
     if t_to is not None:
         args += ["--to", str(t_to)]
-    return subprocess.Popen(args, env=cli_env(settings), cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    # Output to a file, not a pipe: while the broker is down the replay logs a line per
+    # connection attempt, and a pipe nobody reads fills at 64 KiB and blocks the replay's
+    # event loop in a log call, its producer with it (seen as a KafkaTimeoutError after a
+    # broker restart, when the test waited on Redis before reading the pipe).
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(args, env=cli_env(settings), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    _REPLAY_LOGS[proc.pid] = log
+    return proc
 
 
-def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> str:
-    out, _ = proc.communicate(timeout=timeout)
+_REPLAY_LOGS: dict[int, IO[bytes]] = {}
+
+
+def finish(proc: subprocess.Popen[bytes], timeout: float = 120.0) -> str:
+    proc.wait(timeout=timeout)
+    log = _REPLAY_LOGS.pop(proc.pid)
+    log.seek(0)
+    out = log.read().decode(errors="replace")
+    log.close()
     assert proc.returncode == 0, f"replay exited {proc.returncode}:\n{out[-3000:]}"
     return out
 
@@ -117,19 +131,43 @@ async def metric(settings: Settings, name: str) -> float:
     return total
 
 
-def compare(expected: list[dict[str, Any]], delivered: list[dict[str, Any]]) -> dict[str, int]:
-    """Counts for the report; the assertions are made by the caller on these counts."""
+async def wait_metric(settings: Settings, name: str, at_least: float, timeout: float = 60.0) -> float:
+    """Poll a running worker's /metrics until ``name`` reaches ``at_least`` (or the timeout); returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = await metric(settings, name)
+        except aiohttp.ClientError:
+            value = 0.0
+        if value >= at_least or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+def compare(expected: list[dict[str, Any]], delivered: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts for the report; the assertions are made by the caller on these counts.
+
+    ``differences`` names, per differing alert, each field whose value differs (expected,
+    delivered), so a failure says what changed, not only that something did."""
     exp_ids = {a["event_id"] for a in expected}
     got_ids = [a["event_id"] for a in delivered]
     by_id = {a["event_id"]: a for a in delivered}
-    return {
+    differences = {
+        a["event_id"]: {k: (a.get(k), by_id[a["event_id"]].get(k))
+                        for k in sorted(set(a) | set(by_id[a["event_id"]])) if a.get(k) != by_id[a["event_id"]].get(k)}
+        for a in expected if a["event_id"] in by_id and by_id[a["event_id"]] != a
+    }
+    counts: dict[str, Any] = {
         "expected": len(expected),
         "delivered": len(delivered),
         "missing": len(exp_ids - set(got_ids)),
         "unexpected": len(set(got_ids) - exp_ids),
         "duplicated": len(got_ids) - len(set(got_ids)),
-        "differing": sum(1 for a in expected if a["event_id"] in by_id and by_id[a["event_id"]] != a),
+        "differing": len(differences),
     }
+    if differences:
+        counts["differences"] = differences
+    return counts
 
 
 def report(fault: str, injected: str, counts: dict[str, Any]) -> None:
@@ -141,7 +179,7 @@ def report(fault: str, injected: str, counts: dict[str, Any]) -> None:
         f.write(orjson.dumps(line) + b"\n")
 
 
-def assert_exactly_expected(counts: dict[str, int]) -> None:
+def assert_exactly_expected(counts: dict[str, Any]) -> None:
     assert counts["missing"] == 0, counts
     assert counts["unexpected"] == 0, counts
     assert counts["duplicated"] == 0, counts

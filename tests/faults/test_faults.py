@@ -15,6 +15,7 @@ import asyncio
 import signal
 import time
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
@@ -32,6 +33,7 @@ from tests.faults.conftest import (
     replay_bg,
     report,
     wait_alerts,
+    wait_metric,
 )
 
 pytestmark = pytest.mark.faults
@@ -42,6 +44,10 @@ LEG_END = TRACE_T0 + 6000
 PACED = "300"
 # 30 s: the outage the issue asks for.
 REDIS_OUTAGE_S = 30.0
+# 60 s from the broker answering again to the next new alert in Redis: the bound the docs
+# state. Measured a few seconds (aiokafka's reconnect back-off is under a second); the rest of
+# an outage is the broker's own start, which the test measures apart.
+RECONNECT_BOUND_S = 60.0
 
 
 def _rest_of_the_recordings(s: Settings) -> None:
@@ -49,24 +55,45 @@ def _rest_of_the_recordings(s: Settings) -> None:
     skyfence(s, "replay", str(BOEING), "--format", "traffic-json", "--speed", "max")
 
 
+# Crash cases run on both stores: memory:// (state rebuilt from the changelog) and the
+# production rocksdb:// (state reopened from a RocksDB directory its worker never closed).
+STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+
+
+def _rocksdb_reopened_cleanly(worker_log: str) -> None:
+    """A restarted worker on a dead worker's RocksDB directory opens it without a lock or corruption error."""
+    bad = [line for line in worker_log.splitlines()
+           if ("LOCK" in line or "Corruption" in line or ("rocksdb" in line.lower() and "error" in line.lower()))]
+    assert not bad, "the RocksDB directory was not reopened cleanly:\n" + "\n".join(bad[:10])
+
+
+@STORES
 async def test_broker_killed_and_restarted_mid_replay(fault_stack: LocalStack, settings: Settings,
-                                                      start_worker, expected) -> None:
-    s = settings.replace(alert_policy="all")
+                                                      start_worker, expected, store: str) -> None:
+    s = settings.replace(alert_policy="all", store=store)
     worker = start_worker(settings_=s)
     replay = replay_bg(s, TRACE, "trace", speed=PACED, t_to=LEG_END)
     before = await wait_alerts(s, 1)
     assert before, "no alert reached Redis before the fault"
     pid = fault_stack.kill("kafka", signal.SIGKILL)
     t0 = time.monotonic()
-    await asyncio.sleep(3.0)
+    await asyncio.sleep(3.0)  # the outage itself
     await asyncio.to_thread(fault_stack.up, lambda m: None)
     outage = time.monotonic() - t0
+    # Reconnected: the replay's producer and the worker's consumer, producer and sink all move
+    # again once a new alert reaches Redis (nothing could while the broker was away).
+    t_back = time.monotonic()
+    after = await wait_alerts(s, len(before) + 1, timeout=RECONNECT_BOUND_S + 30)
+    reconnect_s = time.monotonic() - t_back
     out = finish(replay)
     _rest_of_the_recordings(s)
     delivered = await redis_alerts(s, expect=len(expected), timeout=120)
     counts = compare(expected, delivered)
-    report("Kafka broker SIGKILL + restart", f"SIGKILL broker pid {pid} after {len(before)} alert(s) in Redis, "
-           f"broker back after {outage:.1f} s, replay paced {PACED}x", {**counts, "replay": out.strip()[-200:]})
+    report(f"Kafka broker SIGKILL + restart ({store})", f"SIGKILL broker pid {pid} after {len(before)} alert(s) "
+           f"in Redis, broker back after {outage:.1f} s, replay paced {PACED}x",
+           {**counts, "reconnect_s": round(reconnect_s, 1), "replay": out.strip()[-200:]})
+    assert len(after) > len(before), "no alert moved after the broker came back"
+    assert reconnect_s < RECONNECT_BOUND_S, f"clients took {reconnect_s:.1f} s to reconnect"
     assert worker.proc.poll() is None, "the worker died with the broker:\n" + worker.log_text()[-3000:]
     assert_exactly_expected(counts)
 
@@ -101,23 +128,64 @@ async def test_redis_unavailable_for_30s(fault_stack: LocalStack, settings: Sett
     assert_exactly_expected(counts)
 
 
-async def test_worker_sigkill_mid_stream_recovers_state(settings: Settings, start_worker, expected) -> None:
-    s = settings.replace(alert_policy="all")
+@STORES
+async def test_worker_sigkill_mid_stream_recovers_state(settings: Settings, start_worker, expected,
+                                                        store: str) -> None:
+    # The restarted worker has the same data directory: on rocksdb:// it reopens the tables of a
+    # worker that died without closing them.
+    s = settings.replace(alert_policy="all", store=store)
     w1 = start_worker(name="w1", settings_=s)
     replay = replay_bg(s, TRACE, "trace", speed=PACED, t_to=LEG_END)
-    # approaching, two updates, entered: the aircraft is inside Mexico when the worker dies
+    # approaching, two updates, entered: the aircraft is inside Mexico when the worker dies,
+    # and its state has been flushed at least once, so the new worker recovers a state from the
+    # changelog and resumes from a committed offset (killed sooner, it would start afresh at 0)
     before = await wait_alerts(s, 4)
     assert len(before) >= 4, before
+    flushed = await wait_metric(s, "skyfence_state_writes_total", 1)
+    assert flushed >= 1, "the worker never flushed its state"
+    in_redis = len(await wait_alerts(s, 0))
     w1.stop(signal.SIGKILL)
     out = finish(replay)  # the rest of the leg waits in Kafka while no worker runs
+    assert in_redis < len(expected) - 3, f"the leg was over before the kill ({in_redis} alerts)"
     w2 = start_worker(name="w2", settings_=s)
     _rest_of_the_recordings(s)
     delivered = await redis_alerts(s, expect=len(expected), timeout=120)
     counts = compare(expected, delivered)
-    report("Worker SIGKILL + restart", f"SIGKILL worker after {len(before)} alert(s) in Redis (DAL1812 inside "
-           "Mexico), new worker recovers the state table from its changelog",
-           {**counts, "replay": out.strip()[-200:]})
+    report(f"Worker SIGKILL + restart ({store})", f"SIGKILL worker after {in_redis} alert(s) in Redis and "
+           f"{flushed:.0f} state write(s) (DAL1812 inside Mexico), new worker on the same data directory "
+           "recovers the state table", {**counts, "replay": out.strip()[-200:],
+                                        "w2_positions_in": await metric(s, "skyfence_positions_in_total")})
     assert w2.proc.poll() is None
+    if store == "rocksdb://":
+        _rocksdb_reopened_cleanly(w2.log_text())
+    assert_exactly_expected(counts)
+
+
+async def test_both_workers_sigkilled_at_once_on_rocksdb(settings: Settings, start_worker, expected) -> None:
+    """Two workers share the partitions, both die at the same instant, both come back on their directories."""
+    s = settings.replace(alert_policy="all", store="rocksdb://")
+    s2 = s.replace(web_port=free_port(), data_dir=s.data_dir + "-w2")
+    w1 = start_worker(name="w1", settings_=s)
+    w2 = start_worker(name="w2", settings_=s2)
+    replay = replay_bg(s, TRACE, "trace", speed=PACED, t_to=LEG_END)
+    before = await wait_alerts(s, 4)
+    assert len(before) >= 4, before
+    for w in (w1, w2):
+        w.proc.send_signal(signal.SIGKILL)
+    codes = [w.stop(signal.SIGKILL) for w in (w1, w2)]
+    out = finish(replay)
+    w1b = start_worker(name="w1b", settings_=s)
+    w2b = start_worker(name="w2b", settings_=s2)
+    _rest_of_the_recordings(s)
+    delivered = await redis_alerts(s, expect=len(expected), timeout=120)
+    counts = compare(expected, delivered)
+    report("Both workers SIGKILL at once (rocksdb://)", f"SIGKILL both workers (exit {codes}) after {len(before)} "
+           "alert(s) in Redis; both restarted on their own RocksDB directories",
+           {**counts, "replay": out.strip()[-200:]})
+    assert codes == [-signal.SIGKILL, -signal.SIGKILL]
+    for w in (w1b, w2b):
+        assert w.proc.poll() is None
+        _rocksdb_reopened_cleanly(w.log_text())
     assert_exactly_expected(counts)
 
 
@@ -126,19 +194,47 @@ async def test_second_worker_joins_then_first_leaves(settings: Settings, start_w
     w1 = start_worker(name="w1", settings_=s)
     skyfence(s, "replay", str(TRACE), "--format", "trace", "--speed", "max", "--to", str(TRACE_T0 + 1500))
     before = await wait_alerts(s, 4)
+    alone = await _assigned(s)  # every partition the app consumes, owned by w1 alone
     # joins (own web port): partitions are split between the two
-    w2 = start_worker(name="w2", settings_=s.replace(web_port=free_port()))
+    s2 = s.replace(web_port=free_port())
+    w2 = start_worker(name="w2", settings_=s2)
     replay = replay_bg(s, TRACE, "trace", speed="200", t_from=TRACE_T0 + 1500, t_to=LEG_END)
-    await asyncio.sleep(3.0)
+    # the first rebalance is done once both workers own partitions
+    assert await _assigned(s2) > 0
     w1.stop(signal.SIGTERM)  # leaves mid-replay: every partition moves to w2
+    assert await _assigned(s2, at_least=alone) >= alone
     out = finish(replay)
     _rest_of_the_recordings(s)
     delivered = await redis_alerts(s, expect=len(expected), timeout=120)
     counts = compare(expected, delivered)
+    # The moved aircraft's state was in w2's table before w2's next alert: that alert continues
+    # the open episode (same alert_id, next seq) instead of starting a new one.
+    episode = [a for a in delivered if a["alert_id"] == before[0]["alert_id"]]
+    after_move = [a for a in episode if a["event_id"] not in {b["event_id"] for b in before}]
+    assert after_move, "no alert of DAL1812's episode after the move"
+    assert [a["seq"] for a in episode] == list(range(len(episode))), episode
+    assert await metric(s2, "skyfence_alerts_total") >= len(after_move)
     report("Second worker joins, first leaves", f"w2 joined after {len(before)} alert(s); w1 stopped (SIGTERM) "
            "3 s into the paced rest of the leg", {**counts, "replay": out.strip()[-200:]})
     assert w2.proc.poll() is None
     assert_exactly_expected(counts)
+
+
+async def _assigned(settings: Settings, at_least: int = 1, timeout: float = 90.0) -> int:
+    """Partitions a worker owns, from its /health/ready, once it owns at least ``at_least``."""
+    deadline = time.monotonic() + timeout
+    n = 0
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"http://127.0.0.1:{settings.web_port}/health/ready") as r:
+                    n = int((await r.json()).get("assigned_partitions", 0))
+            except (aiohttp.ClientError, ValueError):
+                n = 0
+            if n >= at_least:
+                return n
+            await asyncio.sleep(0.2)
+    return n
 
 
 async def test_slow_subscriber_blocks_nobody_and_resumes(settings: Settings, expected) -> None:
