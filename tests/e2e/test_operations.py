@@ -11,6 +11,7 @@ import time
 import aiohttp
 import orjson
 import pytest
+import redis.asyncio as aioredis
 
 from streams.kafka_io import ensure_topics, make_producer
 from streams.settings import REPO_ROOT, Settings, child_env
@@ -110,20 +111,48 @@ async def test_health_flips_and_sigterm_stops_promptly(settings: Settings, start
     assert code == 0 and took < 30
 
 
-async def test_sigterm_mid_replay_then_restart_has_no_gap_or_duplicate(settings: Settings, start_worker) -> None:
+async def test_sigterm_between_approach_and_entry_restored_episode_continues(settings: Settings,
+                                                                             start_worker) -> None:
+    """The hard case of a restart: the worker stops with DAL1812's episode open (approaching, not yet
+    inside), and the restarted worker must raise the entry itself, continuing that episode's id and seq."""
     settings = settings.replace(alert_policy="all")
     await ensure_topics(settings)
-    first = start_worker("w1", settings_=settings)
-    replay = _replay(settings, str(TRACE), "--format", "trace", "--speed", "3000")
-    await asyncio.sleep(6.0)  # DAL1812 is inside Mexico by now; the rest of its day is still to come
-    assert replay.poll() is None, "replay ended before the SIGTERM could land mid-stream"
-    assert first.stop(signal.SIGTERM) == 0
-    print("\n[sigterm] worker stopped mid-replay; restarting")
-    start_worker("w2", settings_=settings)
-    assert replay.wait(120) == 0
     expected = analyze(settings, str(TRACE), "trace")
+    entry = next(a for a in expected if a["transition"] == "entered")
+    before_entry = [a for a in expected if a["event_time"] < entry["event_time"]]
+    assert before_entry and all(a["alert_id"] == entry["alert_id"] for a in before_entry)
+    # The stream is cut between the last alert before the entry and the first position inside.
+    cut = before_entry[-1]["event_time"] + 60.0
+    assert cut < entry["event_time"]
+    first = start_worker("w1", settings_=settings)
+    _replay_to_end(settings, str(TRACE), "--format", "trace", "--speed", "max", "--to", str(cut))
+    # stopped on the stream: once the approach and its updates are in Redis
+    got = await redis_alerts(settings, expect=len(before_entry))
+    assert [a["event_id"] for a in got] == [a["event_id"] for a in before_entry], got
+    assert first.stop(signal.SIGTERM) == 0
+    client = aioredis.Redis.from_url(settings.redis_url)
+    at_stop = await client.xlen(settings.redis_key("alerts"))
+    await client.aclose()
+    assert at_stop == len(before_entry), "an alert arrived after the first worker had exited"
+    print(f"\n[sigterm] w1 stopped with episode {entry['alert_id']} open at seq {before_entry[-1]['seq']}")
+    second = start_worker("w2", settings_=settings)
+    _replay_to_end(settings, str(TRACE), "--format", "trace", "--speed", "max", "--from", str(cut))
     alerts = await redis_alerts(settings, expect=len(expected))
     ids = [a["event_id"] for a in alerts]
     print(f"[sigterm] alerts expected {len(expected)}, delivered {len(alerts)}")
     assert len(ids) == len(set(ids)), "duplicate alert after restart"
     assert sorted(ids) == sorted(a["event_id"] for a in expected), "gap or extra alert after restart"
+    got_entry = next(a for a in alerts if a["transition"] == "entered")
+    # the restored episode goes on: same id, the next seq, raised by the second worker
+    assert got_entry["alert_id"] == entry["alert_id"]
+    assert got_entry["seq"] == before_entry[-1]["seq"] + 1
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{settings.web_port}/metrics") as r:
+            m = _metrics(await r.text())
+    assert _sum(m, "skyfence_alerts_total") >= len(expected) - len(before_entry), m
+    assert second.proc.poll() is None
+
+
+def _replay_to_end(settings: Settings, *args: str) -> None:
+    proc = _replay(settings, *args)
+    assert proc.wait(120) == 0, proc.stderr.read() if proc.stderr else ""
