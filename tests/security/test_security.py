@@ -40,7 +40,7 @@ def run_cli(settings: Settings, *args: str, timeout: float = 120) -> tuple[int, 
 
 
 def assert_one_clear_line(rc: int, out: str, elapsed: float, names: str) -> None:
-    assert rc != 0, out
+    assert rc == 2, f"exit {rc} (a refused connection is a configuration error: exit 2):\n{out}"
     assert elapsed < FAIL_FAST_S, f"took {elapsed:.1f} s to fail:\n{out}"
     assert "Traceback" not in out, out
     assert names in out, out
