@@ -13,11 +13,15 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from streams.records import DeadLetter, Position
+
+if TYPE_CHECKING:  # typing only: the engine's modules compile numba when imported
+    from streams.core.engine import Engine
+    from streams.core.stages import StagePartition
 
 
 @dataclass
@@ -39,7 +43,8 @@ class EngineOutput:
     so stream time, gating and alerting are literally the worker's code path.
     """
 
-    def __init__(self, engine: Any, partitions: int = 8, keep_tracks: bool = True, stages: Any = None) -> None:
+    def __init__(self, engine: Engine, partitions: int = 8, keep_tracks: bool = True,
+                 stages: tuple[StagePartition, StagePartition] | None = None) -> None:
         from streams.agents.track import TrackAdapter
         from streams.wiring import build_stages
 
@@ -50,6 +55,8 @@ class EngineOutput:
         self.keep_tracks = keep_tracks
         # The keyed stages (coverage, mission ledger), each as one partition holding every key:
         # their output depends on keys and event time only, not on how keys are spread.
+        self.coverage: StagePartition
+        self.missions: StagePartition
         self.coverage, self.missions = stages if stages is not None else build_stages(engine, partitions=partitions)
         self.result.ledger = self.missions.stage
 
@@ -109,11 +116,11 @@ class EngineOutput:
 async def analyze_file(
     path: str,
     fmt: str,
-    engine: Any,
+    engine: Engine,
     close_all: bool = False,
     max_message_bytes: int | None = None,
     partitions: int = 8,
-    stages: Any = None,
+    stages: tuple[StagePartition, StagePartition] | None = None,
 ) -> AnalyzeResult:
     """``partitions`` must match the streaming pipeline's (SKYFENCE_PARTITIONS) for equal stream time."""
     from streams.feeds import open_feed

@@ -728,8 +728,8 @@ def run_report(settings: Settings, files: Sequence[str], fmt: str | None, t_from
             if not Path(f).is_file():
                 raise SettingsError(f"report: no such file {f}")
             pairs.append((f, fmt or sniff_format(Path(f))))
-        engine = build_engine(settings)
-        fence = engine.geofence
+        fence = load_geofence(settings)
+        engine = build_engine(settings, geofence=fence)
         got: dict[str, Any] = {}
         updates, raw = asyncio.run(collect_file_updates(pairs, engine, settings.max_message_bytes,
                                                         settings.partitions, behaviour=got))

@@ -8,12 +8,18 @@ derived from ``Settings``. The worker's track agent and ``skyfence analyze`` bot
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streams.settings import Settings
 
+if TYPE_CHECKING:  # typing only: importing these at run time compiles numba, which --help must not
+    from streams.core.config import EngineConfig
+    from streams.core.engine import Engine
+    from streams.core.stages import StagePartition
+    from streams.geo import Geofence
 
-def engine_config(settings: Settings, alert_policy: str | None = None) -> Any:
+
+def engine_config(settings: Settings, alert_policy: str | None = None) -> EngineConfig:
     from streams.core.config import EngineConfig
 
     return EngineConfig(
@@ -25,7 +31,7 @@ def engine_config(settings: Settings, alert_policy: str | None = None) -> Any:
     )
 
 
-def load_geofence(settings: Settings, warm: bool = True) -> Any:
+def load_geofence(settings: Settings, warm: bool = True) -> Geofence:
     from streams.geo import Geofence
 
     # One hour of prediction: "approaching" needs predicted entry within 15-20 min
@@ -37,7 +43,7 @@ def load_geofence(settings: Settings, warm: bool = True) -> Any:
     return fence
 
 
-def build_engine(settings: Settings, alert_policy: str | None = None, geofence: Any = None) -> Any:
+def build_engine(settings: Settings, alert_policy: str | None = None, geofence: Geofence | None = None) -> Engine:
     from streams.core.classify import Classifier
     from streams.core.engine import Engine
     from streams.core.places import Places
@@ -50,7 +56,8 @@ def build_engine(settings: Settings, alert_policy: str | None = None, geofence: 
                   rules=load_rules(settings.rules_file or None))
 
 
-def build_stages(engine: Any, settings: Settings | None = None, partitions: int | None = None) -> tuple[Any, Any]:
+def build_stages(engine: Engine, settings: Settings | None = None,
+                 partitions: int | None = None) -> tuple[StagePartition, StagePartition]:
     """The coverage stage and the mission ledger as :class:`streams.core.stages.StagePartition`
     objects, with the engine's geofence and gazetteer and the settings' windows, fed from
     ``partitions`` positions partitions (default: the settings')."""
@@ -61,7 +68,7 @@ def build_stages(engine: Any, settings: Settings | None = None, partitions: int 
             StagePartition(MISSIONS, mission_ledger(settings), n))
 
 
-def coverage_stage(engine: Any) -> Any:
+def coverage_stage(engine: Engine) -> Any:
     import numpy as np
 
     from streams.core.coverage import CoverageConfig, CoverageStage

@@ -13,7 +13,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Collection
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 import orjson
@@ -23,6 +23,9 @@ from streams.app import Topics
 from streams.metrics import Metrics
 from streams.records import DeadLetter
 from streams.settings import Settings
+
+if TYPE_CHECKING:  # typing only: importing the engine at run time compiles numba
+    from streams.core.engine import Engine
 
 
 async def batches(stream: Any, size: int, within: float) -> AsyncIterator[list[bytes]]:
@@ -95,7 +98,7 @@ async def release_free_memory() -> None:
 _background: set[asyncio.Task[None]] = set()
 
 
-def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: Metrics, engine: Any) -> None:
+def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: Metrics, engine: Engine) -> None:
     """Register the track agent, the Redis sink agent, the state table and the web routes.
 
     Raises ``ConnectionRefusedByPeer`` before anything starts if Redis refuses the
@@ -117,9 +120,12 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
 
     def on_webserver_init(web: Any) -> None:
         add_health_routes(web.web_app.router, app, metrics)
+        from streams.geo import Geofence
         from streams.geo.describe import zones_geojson
 
-        add_live_routes(web.web_app.router, live, lambda: zones_geojson(engine.geofence))
+        fence = engine.geofence
+        assert isinstance(fence, Geofence), "the live map draws a real Geofence's zones"
+        add_live_routes(web.web_app.router, live, lambda: zones_geojson(fence))
 
     app.on_webserver_init = on_webserver_init  # type: ignore[method-assign]
 

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -38,6 +38,9 @@ from streams.core.stages import encode_coverage_batch, encode_mission
 from streams.records import DeadLetter
 from streams.sources.base import OVERSIZE_RAW_PREFIX
 from streams.topics import partition_for
+
+if TYPE_CHECKING:  # typing only: importing the engine at run time compiles numba
+    from streams.core.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,7 @@ def encode_track(doc: dict[str, Any]) -> tuple[bytes, bytes]:
 
 
 class TrackAdapter:
-    def __init__(self, engine: Any, table: MutableMapping[bytes, bytes], partitions: int,
+    def __init__(self, engine: Engine, table: MutableMapping[bytes, bytes], partitions: int,
                  max_message_bytes: int | None = None) -> None:
         self.engine = engine
         # Track documents become Kafka records as they are built (see Engine.track_encoder).
