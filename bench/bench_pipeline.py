@@ -482,7 +482,10 @@ async def main() -> None:
     n_air = 30 if args.quick else 500
     lat_seconds = 10.0 if args.quick else 60.0
     tmp = Path(tempfile.mkdtemp(prefix="skyfence-bench-"))
-    stack = LocalStack(Settings.from_env(kafka_port=0, redis_port=0, partitions=8), tmp / "stack")
+    settings = Settings.from_env(kafka_port=0, redis_port=0, partitions=8)
+    # Run from the checkout: its .cache/ already holds the Kafka jars (dev/run sets the same).
+    settings = settings if settings.workdir else settings.replace(workdir=str(ROOT))
+    stack = LocalStack(settings, tmp / "stack")
     stack.up(log=lambda m: print(m, file=sys.stderr))
     base = stack.settings_for_clients()
     results: dict[str, object] = {"quick": args.quick}

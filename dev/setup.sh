@@ -5,6 +5,9 @@
 # Re-running it is cheap: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The checkout is the workdir of dev commands: the Kafka jars and the local stack live in its
+# git-ignored .cache/ (which CI caches). The installed package itself defaults to a per-user folder.
+export SKYFENCE_WORKDIR="${SKYFENCE_WORKDIR:-$PWD}"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

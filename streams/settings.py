@@ -18,25 +18,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 PREFIX = "SKYFENCE_"
-# The folder above the package: a source checkout when it holds pyproject.toml next to streams/,
-# site-packages when installed from a wheel. Only tests and the choice of workdir look at it.
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _user_data_dir() -> Path:
-    """Per-user folder for the local stack's jars, data and logs when run from an installed wheel
-    (XDG base directory spec: $XDG_DATA_HOME/skyfence, default ~/.local/share/skyfence)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "skyfence"
 
 
 def default_workdir() -> Path:
-    """Where relative paths of the settings (stack_dir, data_dir) live: the checkout itself when
-    running from a source checkout (its git-ignored .cache/, which CI caches), else a per-user
-    folder. Nothing the package reads at runtime comes from here: its data are package resources."""
-    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "streams" / "settings.py").is_file():
-        return REPO_ROOT
-    return _user_data_dir()
+    """Where relative paths of the settings (stack_dir, data_dir) live when SKYFENCE_WORKDIR is
+    empty: a per-user folder (XDG base directory spec: $XDG_DATA_HOME/skyfence, default
+    ~/.local/share/skyfence). The package never looks for the repository it may have come from
+    (an installed wheel has none); dev/run and dev/setup.sh set SKYFENCE_WORKDIR to the checkout
+    so its git-ignored .cache/ holds the Kafka jars CI caches. Package data are resources."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "skyfence"
 
 
 class SettingsError(ValueError):
@@ -108,8 +99,8 @@ class Settings:
                                                 "(relative: under the workdir)")
     )
     workdir: str = field(
-        default="", metadata=_meta("Folder relative stack_dir/data_dir live in (empty: the source checkout, or "
-                                   "~/.local/share/skyfence when installed)")
+        default="", metadata=_meta("Folder relative stack_dir/data_dir live in (empty: $XDG_DATA_HOME/skyfence, "
+                                   "default ~/.local/share/skyfence; dev/run sets the checkout)")
     )
     web_host: str = field(default="127.0.0.1", metadata=_meta("Worker web server bind address"))
     web_port: int = field(default=6066, metadata=_meta("Worker web server port"))

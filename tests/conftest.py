@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from streams.settings import REPO_ROOT, Settings, child_env
+from streams.settings import Settings, child_env
 from streams.stack import LocalStack
+from tests.paths import REPO_ROOT
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 
@@ -33,7 +34,10 @@ hypothesis_settings.load_profile("skyfence")
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    return Settings.from_env(store="memory://", log_level="info")
+    """Settings from the environment; the workdir (Kafka jars, stack data) is the checkout's
+    git-ignored .cache unless SKYFENCE_WORKDIR says otherwise, as dev/run sets it."""
+    s = Settings.from_env(store="memory://", log_level="info")
+    return s if s.workdir else s.replace(workdir=str(REPO_ROOT))
 
 
 @pytest.fixture(scope="session")

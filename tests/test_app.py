@@ -25,7 +25,7 @@ def test_each_app_id_keeps_its_tables_in_its_own_folder(tmp_path: Path) -> None:
 
 
 def test_a_relative_data_dir_is_under_the_repository(tmp_path: Path) -> None:
-    from streams.settings import REPO_ROOT
+    from tests.paths import REPO_ROOT
 
     app, _topics = create_app(Settings(app_id="probe-app", store="memory://", data_dir=".cache/test-app-dir"))
     assert Path(app.conf.datadir) == REPO_ROOT / ".cache" / "test-app-dir" / "probe-app"

@@ -19,9 +19,9 @@ from streams.codec import (
     fast_position,
     position_from_doc,
 )
-from streams.settings import REPO_ROOT
 from streams.sources import parse_bytes
 from streams.sources.validate import Invalid
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 DATA = REPO_ROOT / "tests" / "data"

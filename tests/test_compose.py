@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from streams.cli import build_parser
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import Settings
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from importlib import resources
 
 import pytest
 
-from streams.settings import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -20,14 +20,23 @@ def test_demo_recordings_are_the_test_recordings() -> None:
 
 
 def test_nothing_at_runtime_reads_a_path_relative_to_the_repository() -> None:
-    """Only settings.py may name REPO_ROOT (to choose the workdir of a checkout); no module reads
-    tests/, dev/ or the top-level schemas/."""
+    """The package neither locates the repository (no REPO_ROOT, no path built from
+    ``__file__``: package data go through importlib.resources) nor reads tests/, dev/ or the
+    top-level schemas/."""
     offenders = []
     for path in (REPO_ROOT / "streams").rglob("*.py"):
         text = path.read_text()
         rel = path.relative_to(REPO_ROOT).as_posix()
-        if "REPO_ROOT" in text and rel != "streams/settings.py":
+        if "REPO_ROOT" in text or "__file__" in text:
             offenders.append(rel)
-        if any(s in text for s in ('"tests" / "data"', '"dev" / "kafka"', 'REPO_ROOT / "schemas"')):
+        if any(s in text for s in ('"tests" / "data"', '"dev" / "kafka"')):
             offenders.append(rel)
     assert offenders == []
+
+
+def test_the_default_workdir_is_per_user_even_in_a_checkout() -> None:
+    from streams.settings import Settings
+
+    workdir = Settings.from_env({}).workdir_path  # no SKYFENCE_WORKDIR: the package's own choice
+    assert workdir != REPO_ROOT and REPO_ROOT not in workdir.parents
+    assert workdir.name == "skyfence"

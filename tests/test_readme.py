@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from streams.metrics import METRICS_DOC
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import Settings
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import REPO_ROOT, child_env
+from streams.settings import child_env
 from streams.stack import free_port, port_open
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,8 @@ def test_stack_up_down_leaves_nothing(tmp_path: Path) -> None:
     run_dir = tmp_path / "stack"
     kport, rport = free_port(), free_port()
     env = child_env()
-    env.update(SKYFENCE_STACK_DIR=str(run_dir), SKYFENCE_KAFKA_PORT=str(kport), SKYFENCE_REDIS_PORT=str(rport))
+    env.update(SKYFENCE_STACK_DIR=str(run_dir), SKYFENCE_KAFKA_PORT=str(kport), SKYFENCE_REDIS_PORT=str(rport),
+               SKYFENCE_WORKDIR=str(REPO_ROOT))
     skyfence = [sys.executable, "-m", "streams.cli"]
     up = subprocess.run([*skyfence, "stack", "up"], env=env, capture_output=True, text=True, cwd=REPO_ROOT,
                         timeout=180)
@@ -72,7 +74,7 @@ def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         env = child_env()
         env.update(SKYFENCE_STACK_DIR=str(tmp_path / "s"), SKYFENCE_KAFKA_PORT=str(free_port()),
-                   SKYFENCE_REDIS_PORT=str(port))
+                   SKYFENCE_REDIS_PORT=str(port), SKYFENCE_WORKDIR=str(REPO_ROOT))
         proc = subprocess.run([sys.executable, "-m", "streams.cli", "stack", "up"], env=env,
                               capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert proc.returncode == 1

@@ -98,7 +98,7 @@ def test_record_lines_validate() -> None:
 def test_the_package_copy_of_the_schemas_is_the_top_level_one() -> None:
     """schemas/ at the repository's top is the source of truth; the package reads its copy
     (streams/schemas, a package resource). Refresh with: cp schemas/*.json streams/schemas/"""
-    from streams.settings import REPO_ROOT
+    from tests.paths import REPO_ROOT
 
     top = {p.name: p.read_bytes() for p in (REPO_ROOT / "schemas").glob("*.json")}
     pkg = {p.name: p.read_bytes() for p in SCHEMA_DIR.glob("*.json")}

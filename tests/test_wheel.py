@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -35,10 +35,12 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+# Package data through importlib.resources, as streams.demo and streams.stack read theirs.
+DATA_DIR = Path(str(resources.files("streams").joinpath("data")))
 ADDRESS_TABLE = DATA_DIR / "icao_address_allocations.json"
 AIRCRAFT_DB = DATA_DIR / "aircraft_db_dump1090_mutability_2018.csv.gz"
 TYPE_DESIGNATORS = DATA_DIR / "icao_type_designators.csv.gz"

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import Settings
 from tests.e2e.test_pipeline import redis_alerts, skyfence
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.browser
 

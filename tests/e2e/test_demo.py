@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from streams.settings import REPO_ROOT, Settings, child_env
+from streams.settings import Settings, child_env
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 

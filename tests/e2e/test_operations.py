@@ -14,9 +14,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from streams.kafka_io import ensure_topics, make_producer
-from streams.settings import REPO_ROOT, Settings, child_env
+from streams.settings import Settings, child_env
 from streams.topics import POSITIONS
 from tests.e2e.test_pipeline import TRACE, analyze, redis_alerts
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 

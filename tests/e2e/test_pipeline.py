@@ -18,7 +18,8 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from streams.settings import REPO_ROOT, Settings, child_env
+from streams.settings import Settings, child_env
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 

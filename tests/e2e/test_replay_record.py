@@ -24,8 +24,9 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.settings import REPO_ROOT, Settings, child_env
+from streams.settings import Settings, child_env
 from tests.e2e.test_pipeline import redis_alerts, skyfence
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 

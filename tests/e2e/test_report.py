@@ -19,7 +19,8 @@ import jsonschema
 import orjson
 import pytest
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import Settings
+from tests.paths import REPO_ROOT
 
 TRACE = REPO_ROOT / "tests" / "data" / "readsb_trace_full_ac671b.json.gz"
 BOEING = REPO_ROOT / "tests" / "data" / "traffic_dreamliner_boeing.json.gz"

@@ -19,8 +19,9 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from streams.settings import REPO_ROOT, Settings, SettingsError, child_env
+from streams.settings import Settings, SettingsError, child_env
 from tests.e2e.test_pipeline import BOEING, TRACE, redis_alerts, skyfence
+from tests.paths import REPO_ROOT
 
 RULES = REPO_ROOT / "tests" / "data" / "rules" / "example.toml"
 RACETRACK = REPO_ROOT / "tests" / "data" / "behaviour" / "p8_racetrack_off_baja.json.gz"

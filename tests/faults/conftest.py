@@ -27,9 +27,10 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from streams.settings import REPO_ROOT, Settings, child_env
+from streams.settings import Settings, child_env
 from streams.stack import LocalStack
 from tests.e2e.test_pipeline import BOEING, TRACE, analyze
+from tests.paths import REPO_ROOT
 
 REPORT = REPO_ROOT / "artifacts" / "faults-report.jsonl"
 # Event time of the trace's first point: the DAL1812 leg's alerts fall in its first ~5,050 s.

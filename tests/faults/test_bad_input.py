@@ -23,13 +23,14 @@ from streams.agents.track import DEAD_LETTER_REJECTIONS
 from streams.analyze import analyze_file
 from streams.codec import encode_position_batch
 from streams.kafka_io import ensure_topics, make_producer
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import Settings
 from streams.sources import make_parser
 from streams.topics import DEADLETTER, POSITIONS, partition_for
 from streams.wiring import build_engine
 from tests.e2e.test_pipeline import analyze, redis_alerts, skyfence
 from tests.faults.conftest import compare, metric, report
 from tests.kafka_helpers import read_topic
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.faults
 

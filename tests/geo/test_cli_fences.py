@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from streams.settings import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.settings import REPO_ROOT, Secret, Settings
+from streams.settings import Secret, Settings
 from streams.stack import LocalStack, StackSecurity
+from tests.paths import REPO_ROOT
 
 KAFKA_USER, KAFKA_PASSWORD = "alice", "kafka-Pw-7c1f9e2b"
 REDIS_USER, REDIS_PASSWORD = "skyfence", "redis-Pw-0a8d3c55"

@@ -10,7 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.settings import REPO_ROOT, Secret, Settings, child_env
+from streams.settings import Secret, Settings, child_env
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.security
 

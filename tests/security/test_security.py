@@ -19,9 +19,10 @@ import aiohttp
 import orjson
 import pytest
 
-from streams.settings import REPO_ROOT, Secret, Settings, child_env
+from streams.settings import Secret, Settings, child_env
 from streams.sinks.redis_sink import redis_client
 from tests.e2e.test_pipeline import BOEING, TRACE, analyze, skyfence
+from tests.paths import REPO_ROOT
 from tests.security.conftest import KAFKA_PASSWORD, REDIS_PASSWORD, SecureStack
 
 pytestmark = pytest.mark.security

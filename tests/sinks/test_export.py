@@ -17,8 +17,9 @@ import geojson
 import orjson
 import pytest
 
-from streams.settings import REPO_ROOT, Settings
+from streams.settings import Settings
 from tests.e2e.test_pipeline import BOEING, TRACE, skyfence
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
