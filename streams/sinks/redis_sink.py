@@ -48,17 +48,15 @@ if prev then
   return prev
 end
 redis.call('SET', KEYS[1], ARGV[6], 'EX', ARGV[1])
-do
-  local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'alert', ARGV[3], 'alert_id', ARGV[4])
-  redis.call('PUBLISH', KEYS[3], ARGV[3])
-  redis.call('PUBLISH', KEYS[4], ARGV[3])
-  redis.call('PUBLISH', KEYS[5], ARGV[3])
-  if ARGV[5] ~= '' then
-    redis.call('HSET', KEYS[6], ARGV[5], ARGV[3])
-  end
-  for i = 7, #KEYS do
-    redis.call('PUBLISH', KEYS[i], ARGV[3])
-  end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'alert', ARGV[3], 'alert_id', ARGV[4])
+redis.call('PUBLISH', KEYS[3], ARGV[3])
+redis.call('PUBLISH', KEYS[4], ARGV[3])
+redis.call('PUBLISH', KEYS[5], ARGV[3])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[6], ARGV[5], ARGV[3])
+end
+for i = 7, #KEYS do
+  redis.call('PUBLISH', KEYS[i], ARGV[3])
 end
 return 1
 """
