@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from streams.stack import free_port
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
 UV = Path(sys.executable).with_name("uv")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 600) -> str:
@@ -51,8 +45,8 @@ def test_wheel_installed_outside_the_checkout_does_the_main_job(tmp_path: Path) 
     _run([str(UV), "pip", "install", "--python", str(py), "--no-deps", str(wheel)], base, tmp_path)
     skyfence = str(venv / "bin" / "skyfence")
     env = dict(base, XDG_DATA_HOME=str(home), PATH=f"{venv / 'bin'}{os.pathsep}{base.get('PATH', '')}",
-               SKYFENCE_KAFKA_PORT=str(_free_port()), SKYFENCE_REDIS_PORT=str(_free_port()),
-               SKYFENCE_WEB_PORT=str(_free_port()))
+               SKYFENCE_KAFKA_PORT=str(free_port()), SKYFENCE_REDIS_PORT=str(free_port()),
+               SKYFENCE_WEB_PORT=str(free_port()))
     # the package imports from site-packages, not from the checkout
     where = _run([str(py), "-c", "import streams; print(streams.__file__)"], env, tmp_path)
     assert str(venv) in where and str(REPO_ROOT) not in where
