@@ -18,9 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import aiohttp
 import orjson
@@ -33,6 +33,7 @@ from tests.e2e.test_pipeline import BOEING, TRACE, analyze
 from tests.paths import REPO_ROOT
 
 REPORT = REPO_ROOT / "artifacts" / "faults-report.jsonl"
+T = TypeVar("T")
 # Event time of the trace's first point: the DAL1812 leg's alerts fall in its first ~5,050 s.
 TRACE_T0 = 1738703622.619
 
@@ -107,17 +108,29 @@ async def stream_entries(settings: Settings) -> list[dict[str, Any]]:
         await client.aclose()
 
 
-async def wait_alerts(settings: Settings, at_least: int, timeout: float = 60.0) -> list[dict[str, Any]]:
-    """Poll the Redis Stream until it holds ``at_least`` alerts (no settling: used to time a fault)."""
+async def poll(fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float,
+               every: float = 0.2) -> T:
+    """``fetch`` again every ``every`` s until ``done`` holds for its value or ``timeout`` has
+    passed; returns the last value (the caller asserts on it). The one wait of these tests:
+    they time faults on observable state, never on sleeps."""
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            got = await stream_entries(settings)
-        except OSError:
-            got = []
-        if len(got) >= at_least or time.monotonic() > deadline:
-            return got
-        await asyncio.sleep(0.2)
+        value = await fetch()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(every)
+
+
+async def _entries_or_none(settings: Settings) -> list[dict[str, Any]]:
+    try:
+        return await stream_entries(settings)
+    except OSError:  # Redis restarting
+        return []
+
+
+async def wait_alerts(settings: Settings, at_least: int, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Poll the Redis Stream until it holds ``at_least`` alerts (no settling: used to time a fault)."""
+    return await poll(lambda: _entries_or_none(settings), lambda got: len(got) >= at_least, timeout)
 
 
 async def metric(settings: Settings, name: str) -> float:
@@ -134,15 +147,14 @@ async def metric(settings: Settings, name: str) -> float:
 
 async def wait_metric(settings: Settings, name: str, at_least: float, timeout: float = 60.0) -> float:
     """Poll a running worker's /metrics until ``name`` reaches ``at_least`` (or the timeout); returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def value() -> float:
         try:
-            value = await metric(settings, name)
-        except aiohttp.ClientError:
-            value = 0.0
-        if value >= at_least or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.1)
+            return await metric(settings, name)
+        except aiohttp.ClientError:  # not serving yet
+            return 0.0
+
+    return await poll(value, lambda v: v >= at_least, timeout, every=0.1)
 
 
 def compare(expected: list[dict[str, Any]], delivered: list[dict[str, Any]]) -> dict[str, Any]:

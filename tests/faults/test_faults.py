@@ -30,8 +30,10 @@ from tests.faults.conftest import (
     compare,
     finish,
     metric,
+    poll,
     replay_bg,
     report,
+    stream_entries,
     wait_alerts,
     wait_metric,
 )
@@ -143,7 +145,7 @@ async def test_worker_sigkill_mid_stream_recovers_state(settings: Settings, star
     assert len(before) >= 4, before
     flushed = await wait_metric(s, "skyfence_state_writes_total", 1)
     assert flushed >= 1, "the worker never flushed its state"
-    in_redis = len(await wait_alerts(s, 0))
+    in_redis = len(await stream_entries(s))
     w1.stop(signal.SIGKILL)
     out = finish(replay)  # the rest of the leg waits in Kafka while no worker runs
     assert in_redis < len(expected) - 3, f"the leg was over before the kill ({in_redis} alerts)"
@@ -215,26 +217,23 @@ async def test_second_worker_joins_then_first_leaves(settings: Settings, start_w
     assert [a["seq"] for a in episode] == list(range(len(episode))), episode
     assert await metric(s2, "skyfence_alerts_total") >= len(after_move)
     report("Second worker joins, first leaves", f"w2 joined after {len(before)} alert(s); w1 stopped (SIGTERM) "
-           "3 s into the paced rest of the leg", {**counts, "replay": out.strip()[-200:]})
+           "once w2 owned partitions, during the paced rest of the leg", {**counts, "replay": out.strip()[-200:]})
     assert w2.proc.poll() is None
     assert_exactly_expected(counts)
 
 
 async def _assigned(settings: Settings, at_least: int = 1, timeout: float = 90.0) -> int:
     """Partitions a worker owns, from its /health/ready, once it owns at least ``at_least``."""
-    deadline = time.monotonic() + timeout
-    n = 0
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
+
+    async def owned() -> int:
+        try:
+            async with aiohttp.ClientSession() as http:
                 async with http.get(f"http://127.0.0.1:{settings.web_port}/health/ready") as r:
-                    n = int((await r.json()).get("assigned_partitions", 0))
-            except (aiohttp.ClientError, ValueError):
-                n = 0
-            if n >= at_least:
-                return n
-            await asyncio.sleep(0.2)
-    return n
+                    return int((await r.json()).get("assigned_partitions", 0))
+        except (aiohttp.ClientError, ValueError):  # not serving yet
+            return 0
+
+    return await poll(owned, lambda n: n >= at_least, timeout)
 
 
 async def test_slow_subscriber_blocks_nobody_and_resumes(settings: Settings, expected) -> None:
