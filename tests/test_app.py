@@ -24,8 +24,10 @@ def test_each_app_id_keeps_its_tables_in_its_own_folder(tmp_path: Path) -> None:
     assert all(d.is_dir() for d in dirs)
 
 
-def test_a_relative_data_dir_is_under_the_repository(tmp_path: Path) -> None:
-    from tests.paths import REPO_ROOT
-
-    app, _topics = create_app(Settings(app_id="probe-app", store="memory://", data_dir=".cache/test-app-dir"))
-    assert Path(app.conf.datadir) == REPO_ROOT / ".cache" / "test-app-dir" / "probe-app"
+def test_a_relative_data_dir_is_under_the_workdir(tmp_path: Path) -> None:
+    """Relative path settings live under the workdir (dev/run sets it to the checkout, an
+    installed package defaults to a per-user folder), never under the current directory."""
+    s = Settings(app_id="probe-app", store="memory://", workdir=str(tmp_path), data_dir=".cache/test-app-dir")
+    app, _topics = create_app(s)
+    assert Path(app.conf.datadir) == tmp_path / ".cache" / "test-app-dir" / "probe-app"
+    assert Path(app.conf.datadir).is_dir()
