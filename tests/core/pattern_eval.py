@@ -135,7 +135,8 @@ def evaluate(split: str | None = None) -> dict[str, Any]:
                 s["kind_checked"] += 1
                 right = any(w["kind"] == _kind_in(p, w["start"], w["end"]) for p in hit)
                 s["kind_right"] += bool(right)
-            s["rows"].append((lab["file"], w["kind"], bool(hit), [p["kind"] for p in hit], right))
+            found = [_kind_in(p, w["start"], w["end"]) for p in hit]  # the kind each reported in the window
+            s["rows"].append((lab["file"], w["kind"], bool(hit), found, right))
         for leg in lab["transit_legs"]:
             s["transit_legs"] += 1
             bad = [p for p in pats if any(leg["start"] <= t <= leg["end"] for t in p["events"])
