@@ -89,12 +89,13 @@ def test_holdout_goals() -> None:
 
     Met: >= 90 % of labelled on-station windows detected, no pattern on a transit's cruise legs.
     Not met: the right kind for every orbit and racetrack (2 of 5 on 2026-12-04: drifting circles
-    are called racetrack or loiter); asserted as a floor so that it can only improve."""
+    are called racetrack or loiter; 3 of 5 since the lap run of 2026-12-06, tuned on it); asserted
+    as a floor so that it can only improve."""
     res = PE.evaluate("holdout")["holdout"]
     assert res["windows"] >= 8 and res["transit_legs"] >= 3
     assert res["detected"] >= 0.9 * res["windows"]
     assert res["transit_false"] == 0
-    assert res["kind_checked"] >= 5 and res["kind_right"] >= 2
+    assert res["kind_checked"] >= 5 and res["kind_right"] >= 3
 
 
 def test_blind_holdout2_figures() -> None:
@@ -117,10 +118,11 @@ def test_blind_holdout3_figures() -> None:
     2026-12-04, run once: 16 of 17 windows found (brussels_vor's 50-min laps of a 70 km orbit
     do not fit the 60-min longest window), right kind 3 of 11: the CAL FIRE orbits over a fire
     and most TV-relay orbits are called loiter (their circles vary in size, and the circle fit
-    requires a steady radius). Floors, so that a change can only improve them."""
+    requires a steady radius); 10 of 11 since it was tuned on (2026-12-06). Floors, so that a
+    change can only improve them."""
     res = PE.evaluate("holdout3")["holdout3"]
     assert res["flights"] == 9 and res["windows"] == 17 and res["kind_checked"] == 11
-    assert res["detected"] >= 16 and res["kind_right"] >= 3 and res["transit_false"] == 0
+    assert res["detected"] >= 16 and res["kind_right"] >= 10 and res["transit_false"] == 0
 
 
 def test_blind_holdout4_figures() -> None:
@@ -129,13 +131,32 @@ def test_blind_holdout4_figures() -> None:
     not seen.
 
     2026-12-05, run once: 30 of 30 windows found, no pattern on any of 14 transit cruise legs
-    (both goals met), right kind 7 of 12 (goal not met; the detector before the change: 3 of 12).
-    Floors, so that a change can only improve them."""
+    (both goals met), right kind 7 of 12 (goal not met; the detector before the change: 3 of 12);
+    11 of 12 since the lap run and kind vote were tuned on it too (2026-12-06). Floors, so that a
+    change can only improve them."""
     res = PE.evaluate("holdout4")["holdout4"]
     assert res["flights"] == 16 and res["windows"] == 30 and res["kind_checked"] == 12
     assert res["transit_legs"] == 14
     assert res["detected"] >= 0.9 * res["windows"] and res["transit_false"] == 0
-    assert res["kind_right"] >= 7
+    assert res["kind_right"] >= 11
+
+
+def test_blind_holdout5_figures() -> None:
+    """The fifth set (LABELS.md, "Holdout 5"), labelled blind while the lap run and the kind vote
+    were tuned on every earlier split, then run once on the frozen detector: the only split it
+    has not seen (bench/results/eval_patterns_holdout5.txt).
+
+    2026-12-06, run once: 27 of 27 windows found (goal met), right kind 11 of 16 (goal not met;
+    the detector before the change: 9 of 16), one pattern on 4 transit legs (london_heathrow's
+    level leg right after its circuits; goal not met). Floors, so that a change can only improve
+    them; the loiters are held too, so that calling every circle an orbit cannot raise the kinds."""
+    res = PE.evaluate("holdout5")["holdout5"]
+    assert res["flights"] == 16 and res["windows"] == 27 and res["kind_checked"] == 16
+    assert res["transit_legs"] == 4
+    assert res["detected"] >= 0.9 * res["windows"] and res["transit_false"] <= 1
+    assert res["kind_right"] >= 11
+    loiters = [found for _f, kind, hit, found, _r in res["rows"] if kind == "loiter" and hit]
+    assert sum(found[0] == "loiter" for found in loiters) >= 7
 
 
 def test_tuning_set_right_kinds() -> None:
