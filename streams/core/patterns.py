@@ -339,8 +339,7 @@ class _Track:
     start: float = math.nan
     seq: int = 0
     kind: str = ""
-    pending: str = ""
-    pending_since: float = math.nan
+    votes: str = ""  # the kinds of the last fits, initials, newest last (the kind vote)
     last_q: float = math.nan  # last sample at which the pattern qualified
     last_emit: float = math.nan
     fit: _Fit | None = None
@@ -508,7 +507,9 @@ class PatternDetector:
             "span0": tr.start_span,
             "last": [tr.last_t, tr.last_lat, tr.last_lon, tr.last_alt],
             "open": tr.open,
-            "p": [tr.start, tr.seq, tr.kind, tr.pending, tr.pending_since, tr.last_q, tr.last_emit],
+            # [4] held a pending kind's start time before the vote; kept as a slot (NaN) so the
+            # list keeps its shape for states written by either version
+            "p": [tr.start, tr.seq, tr.kind, tr.votes, math.nan, tr.last_q, tr.last_emit],
             "fit": None if f is None else [f.kind, f.start, f.centre_lat, f.centre_lon, f.radius_m,
                                            f.leg_length_m, f.width_m, f.axis_deg, f.span_m,
                                            [list(p) for p in f.outline]],
@@ -531,8 +532,11 @@ class PatternDetector:
         tr.last_t, tr.last_lat, tr.last_lon, tr.last_alt = (num(v) for v in state["last"])
         tr.open = bool(state["open"])
         p = state["p"]
-        tr.start, tr.seq, tr.kind, tr.pending = num(p[0]), int(p[1]), str(p[2]), str(p[3])
-        tr.pending_since, tr.last_q, tr.last_emit = num(p[4]), num(p[5]), num(p[6])
+        tr.start, tr.seq, tr.kind = num(p[0]), int(p[1]), str(p[2])
+        # a state from before the vote holds one pending kind's full name here: its initial
+        votes = str(p[3] or "")
+        tr.votes = votes[0] if votes in _KINDS else "".join(c for c in votes if c in "orsl")
+        tr.last_q, tr.last_emit = num(p[5]), num(p[6])
         f = state.get("fit")
         if f is not None:
             opt = [None if v is None else float(v) for v in f[4:8]]
@@ -547,23 +551,23 @@ class PatternDetector:
             fit = qualifies
             if not tr.open:
                 tr.open, tr.seq, tr.start, tr.kind = True, 0, fit.start, fit.kind
-                tr.pending, tr.pending_since, tr.last_q, tr.fit = "", math.nan, t, fit
+                tr.votes, tr.last_q, tr.fit = "", t, fit
                 tr.last_emit = t
                 tr.start_span = fit.span_m
                 return [self._event("pattern_started", icao24, tr, t, None)]
             tr.last_q = t
             changed = False
             # The kind is voted over the last kind_votes fits (initials, newest last, kept in
-            # ``pending``): one odd fit - a window catching the transit in, a sparse lap - neither
+            # ``votes``): one odd fit - a window catching the transit in, a sparse lap - neither
             # changes the kind nor restarts the count towards a change.
-            tr.pending = (tr.pending + fit.kind[0])[-cfg.kind_votes :]
+            tr.votes = (tr.votes + fit.kind[0])[-cfg.kind_votes :]
             # Loiter is the absence of a recognised shape: a shape holds until kind_votes - 1 of
             # the last kind_votes fits lost it (as _qualify prefers a shape over loiter), so a
             # racetrack that frays as the aircraft leaves is not relabelled on its way out (the
             # P-8 of tests/data/behaviour turned "loiter" in its last update with 3 of 5).
             need = cfg.kind_votes - 1 if fit.kind == "loiter" else cfg.kind_majority
-            if fit.kind != tr.kind and tr.pending.count(fit.kind[0]) >= need:
-                tr.kind, tr.pending, changed = fit.kind, "", True
+            if fit.kind != tr.kind and tr.votes.count(fit.kind[0]) >= need:
+                tr.kind, tr.votes, changed = fit.kind, "", True
             # A pattern does not grow by a third between samples: a jump in span is the transit
             # out entering the window, so the previous dimensions are kept.
             grown = (tr.fit is not None and fit.span_m > cfg.max_growth * tr.fit.span_m) or not (
@@ -584,8 +588,8 @@ class PatternDetector:
 
     def _end(self, icao24: str, tr: _Track, t: float, reason: str) -> PatternEvent:
         ev = self._event("pattern_ended", icao24, tr, t, reason)
-        tr.open, tr.fit, tr.pending = False, None, ""
-        tr.start = tr.last_q = tr.last_emit = tr.pending_since = math.nan
+        tr.open, tr.fit, tr.votes = False, None, ""
+        tr.start = tr.last_q = tr.last_emit = math.nan
         tr.kind = ""
         return ev
 
