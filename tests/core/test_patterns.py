@@ -73,6 +73,40 @@ def test_export_import_mid_stream_continues_identically() -> None:
     assert evs == ref
 
 
+def test_state_written_before_the_kind_vote_imports_and_continues() -> None:
+    """A worker upgraded mid-pattern restores a state written before the kind vote (slot 3 of
+    "p" held a pending kind's full name, slot 4 its start time): it continues the open pattern
+    with the same id and kind, and the old pending kind counts as one vote."""
+    take = PE.load("inflight_refuelling.json.gz")
+    t = np.array([p.event_time for p in take])
+    mask = sample_mask(np.zeros(len(take), dtype=np.int64), t, np.full(1, np.nan))
+    take = [p for p, m in zip(take, mask.tolist(), strict=True) if m]
+    det = PatternDetector()
+    icao = take[0].icao24
+    evs: list[PatternEvent] = []
+    k = 0
+    while not (det.active(icao) and len(evs) >= 3):  # cut mid-pattern, after a few updates
+        p = take[k]
+        evs += det.feed(icao, p.event_time, p.lat, p.lon, PE._f(p.track_deg), PE._f(p.ground_speed_kt),
+                        PE._f(p.alt_baro_ft))
+        k += 1
+    k -= 1
+    state = orjson.loads(orjson.dumps(det.export_state(icao)))
+    assert state["open"] and isinstance(state["p"][3], str) and state["p"][4] is None
+    state["p"][3], state["p"][4] = "loiter", take[k].event_time - 60.0  # the old layout
+    det2 = PatternDetector()
+    det2.import_state(icao, state)
+    assert det2.active(icao) and det2._tracks[icao].votes == "l"  # the pending kind, one vote
+    after: list[PatternEvent] = []
+    for p in take[k + 1 :]:
+        after += det2.feed(icao, p.event_time, p.lat, p.lon, PE._f(p.track_deg), PE._f(p.ground_speed_kt),
+                           PE._f(p.alt_baro_ft))
+    after += det2.finish(icao)
+    assert after and after[0].pattern_start == evs[-1].pattern_start and after[0].seq == evs[-1].seq + 1
+    assert after[-1].transition == "pattern_ended"
+    assert "racetrack" in {e.kind for e in after}
+
+
 def test_degenerate_input_never_raises() -> None:
     det = PatternDetector()
     nan = math.nan
