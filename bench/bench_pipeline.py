@@ -57,12 +57,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from streams.codec import encode_position_batch  # noqa: E402
-from streams.kafka_io import Publisher, ensure_topics, group_by_partition, make_producer  # noqa: E402
+from streams.kafka_io import (  # noqa: E402
+    Publisher,
+    client_kwargs,
+    ensure_topics,
+    group_by_partition,
+    make_producer,
+)
 from streams.records import Position  # noqa: E402
 from streams.settings import Settings, child_env  # noqa: E402
 from streams.sources import parse_bytes  # noqa: E402
 from streams.stack import LocalStack, free_port  # noqa: E402
-from streams.status import client_kwargs  # noqa: E402
 from streams.topics import POSITIONS, TRACKS  # noqa: E402
 
 DATA = ROOT / "tests" / "data"

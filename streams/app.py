@@ -8,7 +8,6 @@ built on demand (never at import), so ``skyfence --help`` stays instant.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,10 +66,10 @@ class Topics:
 
 def broker_credentials(settings: Settings) -> Any:
     """Faust credentials for TLS and/or SASL, or None for PLAINTEXT."""
+    from streams.kafka_io import ssl_context
+
     proto = settings.kafka_security_protocol
-    ctx: ssl.SSLContext | None = None
-    if proto in ("SSL", "SASL_SSL"):
-        ctx = ssl.create_default_context(cafile=settings.kafka_ssl_cafile or None)
+    ctx = ssl_context(settings)
     if proto.startswith("SASL"):
         if settings.kafka_sasl_mechanism == "PLAIN":
             return faust.SASLCredentials(

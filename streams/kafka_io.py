@@ -1,14 +1,18 @@
-"""Kafka plumbing outside Faust: topic creation, producers and batch publishing.
+"""Kafka plumbing outside Faust: client settings, topic creation, producers, batch publishing
+and reading by time.
 
-This module owns the aiokafka clients used by ``ingest``, ``replay``, ``record`` and
-the tests: creating the declared topics with their partition counts, and publishing
-positions as per-partition batch records (see ``streams.topics`` for why batches).
+This module owns the aiokafka clients used by ``ingest``, ``replay``, ``record``, ``report``,
+``rewind``, the live map, ``stack status`` and the tests: their connection arguments (TLS/SASL,
+without importing Faust), creating the declared topics with their partition counts, publishing
+positions as per-partition batch records (see ``streams.topics`` for why batches), a topic's
+partitions for a consumer that assigns, and the offsets at a moment in time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,10 +26,63 @@ from aiokafka.errors import TopicAlreadyExistsError
 from streams.codec import encode_position_batch, raw_record
 from streams.records import DeadLetter, Position
 from streams.settings import Settings
-from streams.status import client_kwargs
 from streams.topics import ALL_TOPICS, DEADLETTER, POSITIONS, RAW, partition_for
 
 log = logging.getLogger(__name__)
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context for an SSL or SASL_SSL broker (the CA file if one is set), else None."""
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        return ssl.create_default_context(cafile=settings.kafka_ssl_cafile or None)
+    return None
+
+
+def client_kwargs(settings: Settings) -> dict[str, Any]:
+    """aiokafka connection arguments (TLS/SASL) from the one settings object. Plain aiokafka
+    clients (readers, admin, producers) use these; Faust gets the same through
+    ``streams.app.broker_credentials``, which builds on :func:`ssl_context`."""
+    kwargs: dict[str, Any] = {"bootstrap_servers": settings.bootstrap}
+    proto = settings.kafka_security_protocol
+    if proto != "PLAINTEXT":
+        kwargs["security_protocol"] = proto
+    ctx = ssl_context(settings)
+    if ctx is not None:
+        kwargs["ssl_context"] = ctx
+    if proto.startswith("SASL"):
+        kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.kafka_sasl_username
+        kwargs["sasl_plain_password"] = settings.kafka_sasl_password.reveal()
+    return kwargs
+
+
+async def all_metadata(consumer: Any) -> Any:
+    """The cluster metadata of every topic. aiokafka's public ``partitions_for_topic`` and
+    ``topics`` only know topics the consumer subscribed to, and an ``assign``ing consumer has
+    none; the one full fetch is private (``_client.fetch_all_metadata``), so it is named here,
+    once, for every caller."""
+    return await consumer._client.fetch_all_metadata()
+
+
+async def topic_partitions(consumer: Any, topic: str) -> set[int]:
+    """Partition ids of ``topic`` for a consumer that has not subscribed to it (empty if the
+    topic does not exist)."""
+    parts = consumer.partitions_for_topic(topic)
+    if parts:
+        return set(parts)
+    cluster = await all_metadata(consumer)
+    return set(cluster.partitions_for_topic(topic) or ())
+
+
+async def offsets_at(consumer: Any, tps: Sequence[Any], t_from: float | None) -> dict[Any, int]:
+    """Per partition, the offset of the first record at or after ``t_from`` (Kafka record
+    timestamp, epoch seconds), the end offset where nothing is that late; the beginning
+    offsets when ``t_from`` is None. What ``report``, ``record`` and ``rewind`` start from."""
+    if t_from is None:
+        return dict(await consumer.beginning_offsets(list(tps)))
+    found = await consumer.offsets_for_times({tp: int(t_from * 1000) for tp in tps})
+    ends = await consumer.end_offsets(list(tps))
+    return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
 
 # 2,000 positions per record: ~300 KB of JSON, well under the 1 MiB record limit, and
 # large enough that per-record overhead in Faust is amortised 2,000-fold.

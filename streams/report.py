@@ -129,9 +129,8 @@ async def collect_topic_docs(
     import orjson
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from streams.kafka_io import client_kwargs, offsets_at, topic_partitions
     from streams.settings import SettingsError
-    from streams.status import client_kwargs
-    from streams.web.live import topic_partitions
 
     topic = spec.name(settings)
     consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
@@ -144,11 +143,7 @@ async def collect_topic_docs(
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
-        if t_from is not None:
-            found = await consumer.offsets_for_times({tp: int(t_from * 1000) for tp in tps})
-            start = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
-        else:
-            start = await consumer.beginning_offsets(tps)
+        start = await offsets_at(consumer, tps, t_from)
         for tp in tps:
             consumer.seek(tp, start[tp])
         # done per partition once a record past t_to or the end offset seen at start was consumed

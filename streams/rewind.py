@@ -28,9 +28,8 @@ async def rewind_group(settings: Settings, group: str, t_from: float) -> dict[in
     from aiokafka.errors import KafkaError
     from aiokafka.structs import OffsetAndMetadata
 
-    from streams.status import client_kwargs
+    from streams.kafka_io import client_kwargs, offsets_at, topic_partitions
     from streams.topics import ALERTS, POSITIONS
-    from streams.web.live import topic_partitions
 
     topic = POSITIONS.name(settings)
     probe = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
@@ -40,14 +39,12 @@ async def rewind_group(settings: Settings, group: str, t_from: float) -> dict[in
         if not parts:
             raise SettingsError(f"topic {topic} does not exist on {settings.bootstrap}")
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        found = await probe.offsets_for_times({tp: int(t_from * 1000) for tp in tps})
-        ends = await probe.end_offsets(tps)
+        offsets = await offsets_at(probe, tps, t_from)
         alert_tps = [TopicPartition(ALERTS.name(settings), p)
                      for p in sorted(await topic_partitions(probe, ALERTS.name(settings)))]
         alert_ends = await probe.end_offsets(alert_tps) if alert_tps else {}
     finally:
         await probe.stop()
-    offsets = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
     # Committing with an assigned (not subscribed) consumer of the group writes the offsets
     # without joining the group, so it cannot steal partitions; the broker refuses it while the
     # group has live members (generation mismatch), which is the safety check we want.

@@ -291,9 +291,8 @@ async def run_record(settings: Settings, args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from streams.ingest import open_record_file, record_line
-    from streams.status import client_kwargs
+    from streams.kafka_io import client_kwargs, offsets_at, topic_partitions
     from streams.topics import POSITIONS, RAW
-    from streams.web.live import topic_partitions
 
     spec = POSITIONS if args.topic == "positions" else RAW
     topic = spec.name(settings)
@@ -311,14 +310,8 @@ async def run_record(settings: Settings, args: argparse.Namespace) -> int:
             raise SettingsError(f"topic {topic} does not exist on {settings.bootstrap}")
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
-        if t_from is not None:
-            found = await consumer.offsets_for_times({tp: int(t_from * 1000) for tp in tps})
-            ends = await consumer.end_offsets(tps)
-            for tp in tps:
-                off = found.get(tp)
-                consumer.seek(tp, off.offset if off is not None else ends[tp])
-        else:
-            await consumer.seek_to_beginning(*tps)
+        for tp, off in (await offsets_at(consumer, tps, t_from)).items():
+            consumer.seek(tp, off)
         idle_since = time.monotonic()
         with open_record_file(Path(args.file)) as out:
             while True:

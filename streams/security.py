@@ -40,7 +40,7 @@ async def kafka_failure(settings: Settings) -> str | None:
     from aiokafka.conn import create_conn
     from aiokafka.errors import KafkaError, UnsupportedSaslMechanismError
 
-    from streams.status import client_kwargs
+    from streams.kafka_io import client_kwargs
 
     kw = client_kwargs(settings)
     conn_kw: dict[str, Any] = {k: v for k, v in kw.items() if k != "bootstrap_servers"}

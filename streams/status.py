@@ -32,29 +32,11 @@ class GroupLag:
         return sum(self.lag.values())
 
 
-def client_kwargs(settings: Settings) -> dict[str, Any]:
-    """aiokafka connection arguments (TLS/SASL) from the one settings object."""
-    from streams.app import broker_credentials
-
-    kwargs: dict[str, Any] = {"bootstrap_servers": settings.bootstrap}
-    creds = broker_credentials(settings)
-    proto = settings.kafka_security_protocol
-    if proto != "PLAINTEXT":
-        kwargs["security_protocol"] = proto
-    if creds is not None:
-        ctx = getattr(creds, "ssl_context", None) or getattr(creds, "context", None)
-        if ctx is not None:
-            kwargs["ssl_context"] = ctx
-        if proto.startswith("SASL"):
-            kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
-            kwargs["sasl_plain_username"] = settings.kafka_sasl_username
-            kwargs["sasl_plain_password"] = settings.kafka_sasl_password.reveal()
-    return kwargs
-
-
 async def broker_overview(settings: Settings, prefix: str | None = None) -> tuple[list[TopicInfo], list[GroupLag]]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
     from aiokafka.admin import AIOKafkaAdminClient
+
+    from streams.kafka_io import all_metadata, client_kwargs
 
     kw = client_kwargs(settings)
     admin = AIOKafkaAdminClient(**kw, request_timeout_ms=5000)
@@ -64,7 +46,7 @@ async def broker_overview(settings: Settings, prefix: str | None = None) -> tupl
     try:
         pfx = settings.topic_prefix + "." if prefix is None else prefix
         # one full metadata fetch: partitions_for_topic knows nothing of topics we did not subscribe to
-        cluster = await consumer._client.fetch_all_metadata()
+        cluster = await all_metadata(consumer)
         names = sorted(t for t in cluster.topics() if t.startswith(pfx) or t.startswith(settings.app_id))
         topics: list[TopicInfo] = []
         tps: list[Any] = []
@@ -102,6 +84,8 @@ class GroupLagProbe:
     async def lag(self) -> dict[tuple[str, int], int]:
         from aiokafka import AIOKafkaConsumer
         from aiokafka.admin import AIOKafkaAdminClient
+
+        from streams.kafka_io import client_kwargs
 
         if self._admin is None:
             kw = client_kwargs(self.settings)

@@ -7,8 +7,8 @@ import time
 
 from aiokafka import AIOKafkaConsumer
 
+from streams.kafka_io import client_kwargs
 from streams.settings import Settings
-from streams.status import client_kwargs
 
 
 async def read_topic(settings: Settings, topic: str, expect: int, timeout: float = 30.0,

@@ -7,9 +7,8 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from streams.kafka_io import ensure_topics, make_producer, send_batches
+from streams.kafka_io import client_kwargs, ensure_topics, make_producer, send_batches
 from streams.settings import Settings
-from streams.status import client_kwargs
 from streams.topics import TRACKS, partition_for
 
 pytestmark = pytest.mark.integration

@@ -244,25 +244,11 @@ def _latlon(doc: dict[str, Any]) -> tuple[float | None, float | None]:
     return None, None
 
 
-async def topic_partitions(consumer: Any, topic: str) -> set[int]:
-    """Partition ids of ``topic`` for a consumer that has not subscribed to it.
-
-    ``partitions_for_topic`` only knows topics already in the consumer's metadata, and a
-    consumer that ``assign``s (no subscription) has none at start: it returns None even
-    for an existing topic. A full metadata fetch answers for every topic.
-    """
-    parts = consumer.partitions_for_topic(topic)
-    if parts:
-        return set(parts)
-    cluster = await consumer._client.fetch_all_metadata()
-    return set(cluster.partitions_for_topic(topic) or ())
-
-
 async def follow_topics(settings: Settings, state: LiveState, stop: asyncio.Event) -> None:
     """Read tracks and alerts from all partitions; survive broker restarts."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from streams.status import client_kwargs
+    from streams.kafka_io import client_kwargs, topic_partitions
 
     names = {TRACKS.name(settings): state.on_track, ALERTS.name(settings): state.on_alert}
     while not stop.is_set():

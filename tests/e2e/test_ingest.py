@@ -62,7 +62,7 @@ async def test_positions_are_partitioned_by_aircraft(settings: Settings) -> None
     assert proc.returncode == 0, proc.stderr.decode()
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from streams.status import client_kwargs
+    from streams.kafka_io import client_kwargs
 
     consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False, group_id=None)
     await consumer.start()
