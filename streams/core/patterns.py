@@ -380,21 +380,67 @@ def _hull(x: F64, y: F64) -> list[tuple[float, float]]:
     return ring + ring[:1]
 
 
-def _stadium(cx: float, cy: float, ax: float, ay: float, a_lo: float, a_hi: float, c_lo: float, c_hi: float,
-             points: int) -> tuple[F64, F64]:
-    """Outline (x, y) of a racetrack: two semicircles of diameter = the across extent joined by
-    legs of length (along extent - across extent), on the axis (ax, ay) through (cx, cy)."""
-    length, width = a_hi - a_lo, c_hi - c_lo
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """Points in their principal-axis frame: the mean (cx, cy), the major axis (ax, ay), the
+    extents along it and across it, and the eigenvalues of the covariance (ascending)."""
+
+    cx: float
+    cy: float
+    ax: float
+    ay: float
+    a_lo: float
+    a_hi: float
+    c_lo: float
+    c_hi: float
+    evals: F64
+
+    @property
+    def axis_deg(self) -> float:
+        """Bearing of the major axis, 0-180 deg."""
+        return math.degrees(math.atan2(self.ax, self.ay)) % 180.0
+
+    def centre(self) -> tuple[float, float]:
+        """The middle of the extents (not the mean: a racetrack's samples bunch on its turns)."""
+        mid_a, mid_c = 0.5 * (self.a_lo + self.a_hi), 0.5 * (self.c_lo + self.c_hi)
+        return self.cx + self.ax * mid_a - self.ay * mid_c, self.cy + self.ay * mid_a + self.ax * mid_c
+
+
+def _frame(x: F64, y: F64) -> _Frame | None:
+    """The principal-axis frame of the points (PCA), None if their covariance is not finite."""
+    cx, cy = float(x.mean()), float(y.mean())
+    cov = np.cov(np.vstack((x - cx, y - cy)))
+    if not np.all(np.isfinite(cov)):
+        return None
+    evals, evecs = np.linalg.eigh(cov)
+    ax, ay = float(evecs[0, 1]), float(evecs[1, 1])  # major axis (largest eigenvalue last)
+    along = (x - cx) * ax + (y - cy) * ay
+    across = -(x - cx) * ay + (y - cy) * ax
+    return _Frame(cx, cy, ax, ay, float(along.min()), float(along.max()), float(across.min()),
+                  float(across.max()), evals)
+
+
+def _stadium(fr: _Frame, points: int) -> tuple[F64, F64]:
+    """Outline (x, y) of a racetrack in the frame ``fr``: two semicircles of diameter = the
+    across extent joined by legs of length (along extent - across extent)."""
+    length, width = fr.a_hi - fr.a_lo, fr.c_hi - fr.c_lo
     leg = max(length - width, 0.0)
     r = 0.5 * width
-    mid_a, mid_c = 0.5 * (a_lo + a_hi), 0.5 * (c_lo + c_hi)
+    mid_a, mid_c = 0.5 * (fr.a_lo + fr.a_hi), 0.5 * (fr.c_lo + fr.c_hi)
     m = max(points // 2, 4)
     th = np.linspace(-0.5 * math.pi, 0.5 * math.pi, m + 1)
     # along/across coordinates: end 1 at +leg/2, end 2 at -leg/2
     pa = np.concatenate((mid_a + 0.5 * leg + r * np.cos(th), mid_a - 0.5 * leg - r * np.cos(th)))
     pc = np.concatenate((mid_c + r * np.sin(th), mid_c - r * np.sin(th)))
     pa, pc = np.append(pa, pa[0]), np.append(pc, pc[0])  # closed ring
-    return cx + pa * ax - pc * ay, cy + pa * ay + pc * ax
+    return fr.cx + pa * fr.ax - pc * fr.ay, fr.cy + pa * fr.ay + pc * fr.ax
+
+
+def _to_ll(lat0: float, lon0: float, k: float, px: F64, py: F64) -> list[tuple[float, float]]:
+    """Local metres (equirectangular about (lat0, lon0), k = cos lat0) back to rounded (lat, lon)."""
+    la = lat0 + np.degrees(py / _R_EARTH)
+    lo = lon0 + np.degrees(px / (k * _R_EARTH))
+    return [(round(float(a), 6), round(float(b), 6)) for a, b in zip(la, lo, strict=True)]
 
 
 class PatternDetector:
@@ -662,17 +708,10 @@ class PatternDetector:
         x = np.radians(lon - lon0) * k * _R_EARTH
         y = np.radians(lat - lat0) * _R_EARTH
         path = float(w[1:, _C_STEP].sum())
-        cx, cy = float(x.mean()), float(y.mean())
-        cov = np.cov(np.vstack((x - cx, y - cy)))
-        if not np.all(np.isfinite(cov)):
+        fr = _frame(x, y)
+        if fr is None:
             return None
-        _evals, evecs = np.linalg.eigh(cov)
-        ax, ay = float(evecs[0, 1]), float(evecs[1, 1])  # major axis (largest eigenvalue last)
-        along = (x - cx) * ax + (y - cy) * ay
-        across = -(x - cx) * ay + (y - cy) * ax
-        a_lo, a_hi = float(along.min()), float(along.max())
-        c_lo, c_hi = float(across.min()), float(across.max())
-        length, width = a_hi - a_lo, c_hi - c_lo
+        length, width = fr.a_hi - fr.a_lo, fr.c_hi - fr.c_lo
         span = max(length, width)
         if span > cfg.max_span_m or path < ratio_min * max(span, cfg.min_span_m):
             return None
@@ -694,24 +733,22 @@ class PatternDetector:
         # the window is transit, not time on station).
         turning = np.flatnonzero(np.abs(turns) >= cfg.straight_turn_deg)
         start = float(w[1 + int(turning[0]), _C_T]) if turning.size else float(w[0, _C_T])
-        axis_deg = math.degrees(math.atan2(ax, ay)) % 180.0
 
         def to_ll(px: F64, py: F64) -> list[tuple[float, float]]:
-            la = lat0 + np.degrees(py / _R_EARTH)
-            lo = lon0 + np.degrees(px / (k * _R_EARTH))
-            return [(round(float(a), 6), round(float(b), 6)) for a, b in zip(la, lo, strict=True)]
+            return _to_ll(lat0, lon0, k, px, py)
 
-        clat, clon = to_ll(np.array([cx + ax * 0.5 * (a_lo + a_hi) - ay * 0.5 * (c_lo + c_hi)]),
-                           np.array([cy + ay * 0.5 * (a_lo + a_hi) + ax * 0.5 * (c_lo + c_hi)]))[0]
+        ox, oy = fr.centre()
+        clat, clon = to_ll(np.array([ox]), np.array([oy]))[0]
         if (dominance >= cfg.racetrack_dominance and straight_frac >= cfg.racetrack_min_straight
                 and axial >= cfg.racetrack_axial and aspect >= cfg.racetrack_min_aspect):
-            ring = to_ll(*_stadium(cx, cy, ax, ay, a_lo, a_hi, c_lo, c_hi, cfg.outline_points))
-            return _Fit("racetrack", start, clat, clon, None, max(length - width, 0.0), width, axis_deg, span, ring)
+            ring = to_ll(*_stadium(fr, cfg.outline_points))
+            return _Fit("racetrack", start, clat, clon, None, max(length - width, 0.0), width, fr.axis_deg, span,
+                        ring)
         hull = _hull(x, y)
         ring = to_ll(np.array([p[0] for p in hull]), np.array([p[1] for p in hull]))
         if (dominance <= cfg.survey_max_dominance and straight_frac >= cfg.survey_min_straight
                 and axial >= cfg.survey_axial):
-            return _Fit("survey", start, clat, clon, None, length, width, axis_deg, span, ring)
+            return _Fit("survey", start, clat, clon, None, length, width, fr.axis_deg, span, ring)
         return _Fit("loiter", start, clat, clon, None, None, None, None, span, ring)
 
     def _orbit(self, h: F64, start: float) -> _Fit | None:
@@ -771,35 +808,23 @@ class PatternDetector:
         if taken < cfg.orbit_min_laps or t[0] - t[i0] < cfg.orbit_min_s:
             return None
         px, py = x[: i0 + 1], y[: i0 + 1]
-        cov = np.cov(np.vstack((px - px.mean(), py - py.mean())))
-        ev = np.linalg.eigvalsh(cov) if np.all(np.isfinite(cov)) else np.array([0.0, 0.0])
+        fr = _frame(px, py)
+        ev = fr.evals if fr is not None else np.array([0.0, 0.0])
         elongated = ev[1] > 0 and math.sqrt(max(ev[1], 0.0) / max(ev[0], 1e-9)) > cfg.orbit_max_aspect
         ox, oy, radius = float(np.mean(cxs)), float(np.mean(cys)), 0.5 * float(np.median(diam))
         span = float(max(np.ptp(px), np.ptp(py)))
-
-        def to_ll(qx: F64, qy: F64) -> list[tuple[float, float]]:
-            la = lat0 + np.degrees(qy / _R_EARTH)
-            lo = lon0 + np.degrees(qx / (k * _R_EARTH))
-            return [(round(float(a), 6), round(float(b), 6)) for a, b in zip(la, lo, strict=True)]
-
         first = min(start, float(t[i0]))
-        if elongated:
+        if elongated and fr is not None:
             # Laps over one spot with long sides: a racetrack (runway circuits, an anchor pattern)
             # that the window fits missed, e.g. while an older phase was still in the windows.
-            _ev, evecs = np.linalg.eigh(cov)
-            ax, ay = float(evecs[0, 1]), float(evecs[1, 1])
-            mx, my = float(px.mean()), float(py.mean())
-            along = (px - mx) * ax + (py - my) * ay
-            across = -(px - mx) * ay + (py - my) * ax
-            a_lo, a_hi, c_lo, c_hi = float(along.min()), float(along.max()), float(across.min()), float(across.max())
-            length, width = a_hi - a_lo, c_hi - c_lo
-            ring = to_ll(*_stadium(mx, my, ax, ay, a_lo, a_hi, c_lo, c_hi, cfg.outline_points))
-            clat, clon = to_ll(np.array([mx + ax * 0.5 * (a_lo + a_hi) - ay * 0.5 * (c_lo + c_hi)]),
-                               np.array([my + ay * 0.5 * (a_lo + a_hi) + ax * 0.5 * (c_lo + c_hi)]))[0]
-            return _Fit("racetrack", first, clat, clon, None, max(length - width, 0.0), width,
-                        math.degrees(math.atan2(ax, ay)) % 180.0, span, ring)
+            length, width = fr.a_hi - fr.a_lo, fr.c_hi - fr.c_lo
+            ring = _to_ll(lat0, lon0, k, *_stadium(fr, cfg.outline_points))
+            mx, my = fr.centre()
+            clat, clon = _to_ll(lat0, lon0, k, np.array([mx]), np.array([my]))[0]
+            return _Fit("racetrack", first, clat, clon, None, max(length - width, 0.0), width, fr.axis_deg, span,
+                        ring)
         ang = np.radians(np.arange(cfg.outline_points + 1) * (360.0 / cfg.outline_points))
-        ring = to_ll(ox + radius * np.sin(ang), oy + radius * np.cos(ang))
+        ring = _to_ll(lat0, lon0, k, ox + radius * np.sin(ang), oy + radius * np.cos(ang))
         ring[-1] = ring[0]
-        clat, clon = to_ll(np.array([ox]), np.array([oy]))[0]
+        clat, clon = _to_ll(lat0, lon0, k, np.array([ox]), np.array([oy]))[0]
         return _Fit("orbit", first, clat, clon, radius, None, None, None, span, ring)
