@@ -48,18 +48,28 @@ def _f(v: float | None) -> float:
     return math.nan if v is None else float(v)
 
 
+def sampled(ps: list[Position]) -> list[Position]:
+    """The positions of one aircraft (in time order) that the engine's sampling feeds to the detector."""
+    if not ps:
+        return []
+    t = np.array([p.event_time for p in ps])
+    mask = sample_mask(np.zeros(len(ps), dtype=np.int64), t, np.full(1, np.nan))
+    return [p for p, take in zip(ps, mask.tolist(), strict=True) if take]
+
+
+def feed(det: PatternDetector, p: Position) -> list[PatternEvent]:
+    """One sampled position into the detector, missing fields as NaN."""
+    return det.feed(p.icao24, p.event_time, p.lat, p.lon, _f(p.track_deg), _f(p.ground_speed_kt), _f(p.alt_baro_ft))
+
+
 def run(ps: list[Position], detector: PatternDetector | None = None) -> list[PatternEvent]:
     """parse -> sort -> sample_mask on one slot -> feed -> finish."""
     det = detector or PatternDetector()
     if not ps:
         return []
-    t = np.array([p.event_time for p in ps])
-    mask = sample_mask(np.zeros(len(ps), dtype=np.int64), t, np.full(1, np.nan))
     evs: list[PatternEvent] = []
-    for p, take in zip(ps, mask.tolist(), strict=True):
-        if take:
-            evs += det.feed(p.icao24, p.event_time, p.lat, p.lon, _f(p.track_deg), _f(p.ground_speed_kt),
-                            _f(p.alt_baro_ft))
+    for p in sampled(ps):
+        evs += feed(det, p)
     evs += det.finish(ps[0].icao24)
     return evs
 

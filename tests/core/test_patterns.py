@@ -56,9 +56,7 @@ def test_transit_gives_no_pattern() -> None:
 def test_export_import_mid_stream_continues_identically() -> None:
     ps = PE.load("inflight_refuelling.json.gz")
     ref = PE.run(ps)
-    t = np.array([p.event_time for p in ps])
-    mask = sample_mask(np.zeros(len(ps), dtype=np.int64), t, np.full(1, np.nan))
-    take = [p for p, m in zip(ps, mask.tolist(), strict=True) if m]
+    take = PE.sampled(ps)
     det = PatternDetector()
     evs: list[PatternEvent] = []
     icao = take[0].icao24
@@ -67,8 +65,7 @@ def test_export_import_mid_stream_continues_identically() -> None:
             state = orjson.loads(orjson.dumps(det.export_state(icao)))
             det = PatternDetector()
             det.import_state(icao, state)
-        evs += det.feed(icao, p.event_time, p.lat, p.lon, PE._f(p.track_deg), PE._f(p.ground_speed_kt),
-                        PE._f(p.alt_baro_ft))
+        evs += PE.feed(det, p)
     evs += det.finish(icao)
     assert evs == ref
 
@@ -77,18 +74,13 @@ def test_state_written_before_the_kind_vote_imports_and_continues() -> None:
     """A worker upgraded mid-pattern restores a state written before the kind vote (slot 3 of
     "p" held a pending kind's full name, slot 4 its start time): it continues the open pattern
     with the same id and kind, and the old pending kind counts as one vote."""
-    take = PE.load("inflight_refuelling.json.gz")
-    t = np.array([p.event_time for p in take])
-    mask = sample_mask(np.zeros(len(take), dtype=np.int64), t, np.full(1, np.nan))
-    take = [p for p, m in zip(take, mask.tolist(), strict=True) if m]
+    take = PE.sampled(PE.load("inflight_refuelling.json.gz"))
     det = PatternDetector()
     icao = take[0].icao24
     evs: list[PatternEvent] = []
     k = 0
     while not (det.active(icao) and len(evs) >= 3):  # cut mid-pattern, after a few updates
-        p = take[k]
-        evs += det.feed(icao, p.event_time, p.lat, p.lon, PE._f(p.track_deg), PE._f(p.ground_speed_kt),
-                        PE._f(p.alt_baro_ft))
+        evs += PE.feed(det, take[k])
         k += 1
     k -= 1
     state = orjson.loads(orjson.dumps(det.export_state(icao)))
@@ -99,8 +91,7 @@ def test_state_written_before_the_kind_vote_imports_and_continues() -> None:
     assert det2.active(icao) and det2._tracks[icao].votes == "l"  # the pending kind, one vote
     after: list[PatternEvent] = []
     for p in take[k + 1 :]:
-        after += det2.feed(icao, p.event_time, p.lat, p.lon, PE._f(p.track_deg), PE._f(p.ground_speed_kt),
-                           PE._f(p.alt_baro_ft))
+        after += PE.feed(det2, p)
     after += det2.finish(icao)
     assert after and after[0].pattern_start == evs[-1].pattern_start and after[0].seq == evs[-1].seq + 1
     assert after[-1].transition == "pattern_ended"
