@@ -47,9 +47,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -71,6 +71,7 @@ from streams.stack import LocalStack, free_port  # noqa: E402
 from streams.topics import POSITIONS, TRACKS  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
+T = TypeVar("T")
 # Memory is read once the worker has been idle this long after its last state flush: a burst's
 # buffers (fetches, track records, the allocator's free pages) are gone by then (seen: the same
 # run read 570 MB at once and 470 MB 5 s later, and stayed there).
@@ -247,17 +248,26 @@ def phase_settings(base: Settings, name: str) -> Settings:
                         store="memory://", web_port=free_port(), log_level="info")
 
 
-async def produce_all(settings: Settings, positions: list[Position], chunk: int = 20000) -> float:
+async def produce_chunks(settings: Settings, chunks: Iterable[Sequence[Position]], chunk: int = 20000,
+                         ) -> tuple[int, float]:
+    """Publish the positions of ``chunks`` (each sent ``chunk`` at a time); (positions, seconds)."""
     await ensure_topics(settings)
     producer = make_producer(settings, linger_ms=20)
     await producer.start()
     pub = Publisher(settings, producer)
     t0 = time.perf_counter()
-    for i in range(0, len(positions), chunk):
-        await pub.positions(positions[i : i + chunk])
+    n = 0
+    for positions in chunks:
+        for i in range(0, len(positions), chunk):
+            await pub.positions(positions[i : i + chunk])
+        n += len(positions)
     await producer.flush()
     await producer.stop()
-    return time.perf_counter() - t0
+    return n, time.perf_counter() - t0
+
+
+async def produce_all(settings: Settings, positions: list[Position], chunk: int = 20000) -> float:
+    return (await produce_chunks(settings, [positions], chunk))[1]
 
 
 async def reference_consume(settings: Settings, expect: int) -> float:
@@ -293,22 +303,36 @@ async def wait_processed(w: Worker, total: int, t_ready: float, timeout: float) 
     raise TimeoutError(f"worker processed {n} of {total}")
 
 
+async def settle(probe: Callable[[], Awaitable[tuple[object, bool, T]]], what: str, quiet_s: float = 3.0,
+                 timeout: float = 120.0, every: float = 0.2) -> tuple[T, object, float]:
+    """Poll ``probe()`` = (value, still catching up, payload) until the value held, not catching
+    up, for ``quiet_s``. Returns the last payload, the value, and the perf_counter time of the
+    first poll that saw that value (when it stopped moving)."""
+    deadline = time.perf_counter() + timeout
+    last: object = object()
+    since = time.perf_counter()
+    while True:
+        value, behind, payload = await probe()
+        now = time.perf_counter()
+        if value != last or behind:
+            last, since = value, now
+        elif now - since >= quiet_s:
+            return payload, value, since
+        if now > deadline:
+            raise TimeoutError(f"{what} still moving after {timeout} s: {value}")
+        await asyncio.sleep(every)
+
+
 async def still_metrics(w: Worker, moving: Callable[[dict[str, float]], tuple[float, bool]], what: str,
                         quiet_s: float = 3.0, timeout: float = 120.0) -> dict[str, float]:
     """Metrics once ``moving(metrics)`` = (value, still catching up) kept its value, not
     catching up, for ``quiet_s``."""
-    deadline = time.monotonic() + timeout
-    last, since = -1.0, time.monotonic()
-    while True:
+    async def probe() -> tuple[object, bool, dict[str, float]]:
         m = await w.metrics()
         n, behind = moving(m)
-        if n != last or behind:
-            last, since = n, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            return m
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} still moving after {timeout} s: {n}")
-        await asyncio.sleep(0.2)
+        return n, behind, m
+
+    return (await settle(probe, what, quiet_s, timeout))[0]
 
 
 async def settled_state(w: Worker) -> dict[str, float]:
@@ -516,12 +540,13 @@ def world_chunks(n_air: int, hz: float, seconds: float, t0: float, chunk_s: floa
     import numpy as np
 
     rng = np.random.default_rng(seed)
+    flights = base_flights()
     cols = []
-    for f in (interpolate(f, 1.0 / hz) for f in base_flights()):
+    for f in (interpolate(f, 1.0 / hz) for f in flights):
         cols.append({k: np.array([getattr(p, k) if getattr(p, k) is not None else np.nan for p in f], dtype=float)
                      for k in ("event_time", "lat", "lon", "alt_baro_ft", "ground_speed_kt", "track_deg",
                                "vertical_rate_fpm")})
-    anchors = [alert_times(f) for f in base_flights()]
+    anchors = [alert_times(f) for f in flights]
     which = rng.integers(0, len(cols), n_air)
     shift = np.empty(n_air)
     lo = np.empty(n_air, dtype=np.int64)
@@ -578,22 +603,10 @@ async def world_phase(base: Settings, n_air: int, hz: float, seconds: float, sto
     from the worker's readiness until the last alert is in Redis and the last track record is on
     its topic; the plain aiokafka + orjson reader of the same topic is the reference."""
     s = phase_settings(base, "world").replace(store=store, data_dir=str(tmp / "world-data"))
-    await ensure_topics(s)
     # 2 % of the world near the line: more alerts than the real world gives, so the clock's
     # stop (the last alert in Redis) is exercised on every run.
     total, chunks = world_chunks(n_air, hz, seconds, time.time() - 2 * 86400, chunk_s=5.0, alert_share=0.02)
-    producer = make_producer(s, linger_ms=20)
-    await producer.start()
-    pub = Publisher(s, producer)
-    t_p = time.perf_counter()
-    sent = 0
-    for ch in chunks():
-        for i in range(0, len(ch), 20000):
-            await pub.positions(ch[i : i + 20000])
-        sent += len(ch)
-    await producer.flush()
-    await producer.stop()
-    produce_s = time.perf_counter() - t_p
+    sent, produce_s = await produce_chunks(s, chunks())
     assert sent == total, (sent, total)
     ref_rate = await reference_consume(s, total)
     from aiokafka import AIOKafkaConsumer
@@ -614,21 +627,16 @@ async def world_phase(base: Settings, n_air: int, hz: float, seconds: float, sto
         # The clock stops when the last alert is in Redis and the last track record is on its
         # topic: both are polled until they held still for 3 s; the stop is the first poll that
         # saw the final values.
-        last: tuple[float, float, int] = (-1.0, -1.0, -1)
-        t_stop = since = time.perf_counter()
-        while True:
+        async def probe() -> tuple[object, bool, dict[str, float]]:
             m = await w.metrics()
             raised = sum(v for k, v in m.items() if k.startswith("skyfence_alerts_total"))
             in_redis = m.get("skyfence_redis_writes_total", 0.0) + m.get("skyfence_redis_duplicates_total", 0.0)
-            now = (raised, in_redis, await end_offsets(offsets, tracks_topic, TRACKS.partitions(s)))
-            t_now = time.perf_counter()
-            if now != last or in_redis < raised:
-                last, t_stop, since = now, t_now, t_now
-            elif t_now - since >= 3.0:
-                break
-            if t_now - t_ready > 3600:
-                raise TimeoutError(f"world phase still moving: {now}")
-            await asyncio.sleep(0.1)
+            return (raised, in_redis, await end_offsets(offsets, tracks_topic, TRACKS.partitions(s))), \
+                in_redis < raised, m
+
+        m, final, t_stop = await settle(probe, "world phase", quiet_s=3.0,
+                                        timeout=3600 - (time.perf_counter() - t_ready), every=0.1)
+        raised, _in_redis, track_records = cast(tuple[float, float, int], final)
         cpu = w.cpu_s() - cpu0
         peak = w.rss_mb("VmHWM")
         rss = w.rss_mb()
@@ -643,7 +651,7 @@ async def world_phase(base: Settings, n_air: int, hz: float, seconds: float, sto
             "worker_rate": round(rate), "worker_vs_reference": round(rate / ref_rate, 3),
             "times_world_live_load": round(rate / WORLD_LIVE_RATE, 2), "elapsed_s": round(elapsed, 1),
             "positions_before_clock": int(n_ready),
-            "worker_cpu_share": round(cpu / elapsed, 2), "alerts": int(last[0]), "track_records": last[2],
+            "worker_cpu_share": round(cpu / elapsed, 2), "alerts": int(raised), "track_records": track_records,
             "tracked_aircraft": int(tracked), "peak_rss_mb": round(peak, 1), "rss_end_mb": round(rss, 1)}
 
 
