@@ -38,49 +38,20 @@ KIND_COLOUR = {"orbit": "#4cc9f0", "racetrack": "#f72585", "survey": "#b5e48c", 
 
 
 # --- sources ---------------------------------------------------------------------------------
-class _Tap:
-    """Stands in for the output's track adapter and keeps every track update it returns."""
-
-    def __init__(self, adapter: Any, updates: list[dict[str, Any]]) -> None:
-        self._adapter = adapter
-        self._updates = updates
-
-    def handle(self, records: Any, now: float) -> Any:
-        import orjson
-
-        out = self._adapter.handle(records, now)
-        self._updates.extend(orjson.loads(v) for _k, v in out.tracks)
-        return out
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._adapter, name)
-
-
 def _updates_output(engine: Any, partitions: int) -> tuple[Any, list[dict[str, Any]], list[Point]]:
-    """``skyfence analyze``'s output (the worker's own track adapter), keeping every track update
-    and every position, not only each aircraft's latest state."""
-    from streams.analyze import EngineOutput
+    """``skyfence analyze``'s output (the worker's own track stage), keeping every track update
+    (the closing ones too) and every position, not only each aircraft's latest state."""
+    from streams.analyze import AnalyzeOutput
 
     updates: list[dict[str, Any]] = []
     points: list[Point] = []
 
-    class Output(EngineOutput):
-        async def positions(self, positions: Sequence[Any]) -> None:
-            points.extend((p.icao24, p.event_time, p.lat, p.lon,
-                           math.nan if p.alt_baro_ft is None else p.alt_baro_ft) for p in positions)
-            await super().positions(positions)
+    def keep_points(positions: Sequence[Any]) -> None:
+        points.extend((p.icao24, p.event_time, p.lat, p.lon,
+                       math.nan if p.alt_baro_ft is None else p.alt_baro_ft) for p in positions)
 
-        def finish(self, close_all: bool) -> None:
-            # like EngineOutput.finish, but the closing track updates (final time in zone) are kept too
-            import orjson
-
-            for out in (self.engine.flush(), self.engine.advance(math.inf)):
-                self.result.alerts.extend(out.alerts)
-                # the adapter's engine hands back its track records (see Engine.track_encoder)
-                updates.extend(orjson.loads(value) for _key, value in out.track_updates)
-
-    out = Output(engine, partitions=partitions, keep_tracks=False)
-    out.adapter = _Tap(out.adapter, updates)  # type: ignore[assignment]  # duck-typed stand-in
+    out = AnalyzeOutput(engine, partitions=partitions, keep_tracks=False, on_positions=keep_points,
+                        on_tracks=updates.extend)
     return out, updates, points
 
 

@@ -179,14 +179,14 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     def persist_offset(partition: int, offset: int) -> None:
         state_store.set_persisted_offset(TP(changelog_topic, partition), offset)
 
-    flusher = StateFlusher(adapter, app.producer.flush, on_acked, send_changelog, persist_offset)
+    flusher = StateFlusher(adapter.stream, app.producer.flush, on_acked, send_changelog, persist_offset)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
         parts = {tp.partition for tp in (revoked or ()) if tp.topic == topics.positions.get_topic_name()}
         if parts:
             async with flusher.lock:
-                adapter.forget_partitions(parts)
+                adapter.stream.forget_partitions(parts)
                 flusher.forget(parts)
                 for p in parts:  # the new owner speaks for them now
                     marks_sent.pop(p, None)
@@ -335,7 +335,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                     await asyncio.gather(*pending)  # alerts acknowledged before any flush can write their state
                 if staged:
                     await asyncio.gather(*staged)  # so are stage records (the state marks them sent)
-                metrics.tracked_aircraft.set(adapter.tracked)
+                metrics.tracked_aircraft.set(adapter.stream.tracked)
 
 
     from streams.agents.stages import attach_stage_agents

@@ -84,12 +84,12 @@ class StateFlusher:
     and hold belongs to the next flush.
     """
 
-    def __init__(self, adapter: Any, producer_flush: Callable[[], Awaitable[None]],
+    def __init__(self, stream: Any, producer_flush: Callable[[], Awaitable[None]],
                  on_acked: Callable[[Any], None] | None = None, send_changelog: SendChangelog | None = None,
                  persist_offset: Callable[[int, int], None] | None = None, interval_s: float = STATE_FLUSH_S,
                  chunk: int = STATE_CHUNK, pause_s: float = STATE_CHUNK_PAUSE_S,
                  clock: Callable[[], float] = time.monotonic, scopes: Callable[..., Any] = partition_scope) -> None:
-        self.adapter = adapter
+        self.stream = stream  # a streams.core.stream.TrackStream: its dirty set and flush_state
         self.producer_flush = producer_flush
         self.on_acked = on_acked
         self.send_changelog = send_changelog
@@ -131,7 +131,7 @@ class StateFlusher:
         held now; returns the aircraft written."""
         async with self.lock:
             held, self._held = self._held, []
-            todo = self.adapter.dirty_aircraft()
+            todo = self.stream.dirty_aircraft()
         deliveries: list[Any] = []
         written: list[str] = []
         try:
@@ -148,7 +148,7 @@ class StateFlusher:
             # Not acknowledged, so not committed: the records stay held, and the next tick
             # writes this flush's aircraft again (writing a state twice is harmless).
             async with self.lock:
-                self.adapter.mark_dirty(written)
+                self.stream.mark_dirty(written)
                 self._held[:0] = held
                 self._held_since = -float("inf")
             raise
@@ -169,7 +169,7 @@ class StateFlusher:
         """Write these aircraft (those still dirty) and send their changelog; returns them."""
         delay = 0.1
         for attempt in range(WRITE_RETRIES):
-            writes = self.adapter.flush_state(icaos, self.scopes(self._latest.values()))
+            writes = self.stream.flush_state(icaos, self.scopes(self._latest.values()))
             try:
                 if self.send_changelog is not None and writes:
                     deliveries.extend(await self.send_changelog(writes))
@@ -177,7 +177,7 @@ class StateFlusher:
             except Exception as exc:
                 # The store already holds these states (writing them again is harmless); the
                 # changelog may not, so they are dirty until a send succeeds.
-                self.adapter.mark_dirty(key.decode() for _, key, _ in writes)
+                self.stream.mark_dirty(key.decode() for _, key, _ in writes)
                 if attempt == WRITE_RETRIES - 1:
                     raise
                 log.warning("state changelog write failed (%r); retrying in %.1f s", exc, delay)
