@@ -5,27 +5,35 @@ This module owns the aiokafka clients used by ``ingest``, ``replay``, ``record``
 ``rewind``, the live map, ``stack status`` and the tests: their connection arguments (TLS/SASL,
 without importing Faust), creating the declared topics with their partition counts, publishing
 positions as per-partition batch records (see ``streams.topics`` for why batches), a topic's
-partitions for a consumer that assigns, and the offsets at a moment in time.
+partitions for a consumer that assigns, the offsets at a moment in time, and the one reader
+of whole topics outside Faust (:class:`TopicReader`: every partition, no consumer group, from
+a time or from some records before the end, up to a time, the end seen at start, an idle
+limit or a stop event), which ``report``, ``record`` and the live map share; ``rewind`` uses
+its first step (:func:`find_partitions`, :meth:`From.offsets`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from streams.codec import encode_position_batch, raw_record
 from streams.records import DeadLetter, Position
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 from streams.topics import ALL_TOPICS, DEADLETTER, POSITIONS, RAW, partition_for
 
 log = logging.getLogger(__name__)
@@ -83,6 +91,216 @@ async def offsets_at(consumer: Any, tps: Sequence[Any], t_from: float | None) ->
     found = await consumer.offsets_for_times({tp: int(t_from * 1000) for tp in tps})
     ends = await consumer.end_offsets(list(tps))
     return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in tps}
+
+
+# --- reading whole topics ---------------------------------------------------------------------
+# 500 ms per poll: a reader notices its stop event, its idle limit and its end within half a
+# second, while one with nothing to read wakes only twice a second.
+POLL_MS = 500
+# 5,000 records per poll at most: a poll's batch stays small enough for its caller to handle well
+# within a second, so the stop/idle checks and ``record``'s progress line come round often while
+# a backlog streams in.
+MAX_RECORDS = 5000
+
+Batch = dict[TopicPartition, list[ConsumerRecord]]
+"""One poll of a :class:`TopicReader`: records by partition, in offset order; only partitions with records."""
+
+
+async def find_partitions(consumer: Any, settings: Settings, topics: Sequence[str], *, missing_ok: bool = False,
+                          hint: str = "") -> list[TopicPartition]:
+    """Every partition of ``topics``, topic by topic in the order given, partitions in order.
+
+    A topic that does not exist raises :class:`SettingsError` naming it and the broker (then
+    ``hint``, e.g. ``"; is a worker running?"``), unless ``missing_ok``: then it is left out.
+    """
+    out: list[TopicPartition] = []
+    for topic in topics:
+        parts = await topic_partitions(consumer, topic)
+        if not parts and not missing_ok:
+            raise SettingsError(f"topic {topic} does not exist on {settings.bootstrap}{hint}")
+        out.extend(TopicPartition(topic, p) for p in sorted(parts))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class From:
+    """Where a :class:`TopicReader` starts in each partition: :meth:`time` or :meth:`end`."""
+
+    t_from: float | None = None
+    back: int | None = None
+
+    @classmethod
+    def time(cls, t_from: float | None) -> From:
+        """At the first record at or after ``t_from`` (Kafka record timestamp, epoch seconds), at the
+        end where none is that late; at the beginning when ``t_from`` is None (:func:`offsets_at`)."""
+        return cls(t_from=t_from)
+
+    @classmethod
+    def end(cls, back: int = 0) -> From:
+        """``back`` records before the end of each partition (from offset 0 where it ends earlier)."""
+        if back < 0:
+            raise ValueError(f"From.end(back={back}): back counts records before the end, so >= 0")
+        return cls(back=back)
+
+    async def offsets(self, consumer: Any, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """The start offset of each of ``tps``, looked up with ``consumer`` (any started consumer)."""
+        if not tps:
+            return {}
+        if self.back is None:
+            return await offsets_at(consumer, tps, self.t_from)
+        ends = await consumer.end_offsets(list(tps))
+        return {tp: max(0, ends[tp] - self.back) for tp in tps}
+
+
+class TopicReader:
+    """Reads every partition of some topics without a consumer group (so it never takes
+    partitions from the pipeline, and commits nothing), from ``start``, in batches per poll::
+
+        async with TopicReader(settings, [topic], start=From.time(t_from), until=t_to, stop_at_end=True) as reader:
+            async for batch in reader:          # Batch: {TopicPartition: [ConsumerRecord, ...]}
+                for tp, records in batch.items():
+                    ...
+
+    Only records the caller wants are yielded; iteration ends when the first of these holds:
+
+    - ``stop_at_end``: every partition is done. A partition is done once a record at or past
+      the end offset seen at start, or stamped after ``until``, was consumed (a record past
+      ``until`` ends its partition here: it is not yielded, nor is anything after it);
+    - ``idle_s``: that many seconds passed without a poll that yielded a record or ended a
+      partition;
+    - ``stop``: the event is set (checked before each poll, so within :data:`POLL_MS`).
+
+    With none of them it reads on for ever (``record --follow``, the live map). Without
+    ``stop_at_end``, records stamped after ``until`` are skipped and reading goes on.
+
+    Entering raises :class:`SettingsError` for a topic that does not exist (``missing_hint``
+    appended to the message), unless ``missing_ok``: then the topic is left out, and with no
+    partitions at all (:attr:`partitions` empty) iteration yields nothing.
+    """
+
+    def __init__(self, settings: Settings, topics: Sequence[str], *, start: From, until: float | None = None,
+                 stop_at_end: bool = False, idle_s: float | None = None, stop: asyncio.Event | None = None,
+                 missing_ok: bool = False, missing_hint: str = "") -> None:
+        self.settings = settings
+        self.topics = list(topics)
+        self.start = start
+        self.until = until
+        self.stop_at_end = stop_at_end
+        self.idle_s = idle_s
+        self.stop = stop
+        self.missing_ok = missing_ok
+        self.missing_hint = missing_hint
+        self.partitions: list[TopicPartition] = []
+        self.start_offsets: dict[TopicPartition, int] = {}
+        # with stop_at_end: the end offsets seen at start, before the start offsets are looked up
+        self.end_offsets: dict[TopicPartition, int] = {}
+        self._consumer: Any = None
+        self._done: set[TopicPartition] = set()
+
+    @property
+    def finished(self) -> bool:
+        """True once, with ``stop_at_end``, every partition is done."""
+        return self.stop_at_end and len(self._done) >= len(self.partitions)
+
+    async def __aenter__(self) -> TopicReader:
+        # auto_offset_reset="earliest": a start offset the broker no longer holds (retention
+        # deleted it after the lookup, or From.end reached back past the log start) resumes at
+        # the oldest record still there, never at the end (aiokafka's default), which would
+        # silently skip everything the reader was asked for.
+        consumer = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        try:
+            await consumer.start()
+            self.partitions = await find_partitions(consumer, self.settings, self.topics,
+                                                    missing_ok=self.missing_ok, hint=self.missing_hint)
+            if self.partitions:
+                consumer.assign(self.partitions)
+                if self.stop_at_end:
+                    self.end_offsets = dict(await consumer.end_offsets(self.partitions))
+                self.start_offsets = await self.start.offsets(consumer, self.partitions)
+                for tp in self.partitions:
+                    consumer.seek(tp, self.start_offsets[tp])
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
+        self._consumer = consumer
+        if self.stop_at_end:
+            self._done = {tp for tp in self.partitions if self.start_offsets[tp] >= self.end_offsets[tp]}
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                await consumer.stop()
+            except Exception as close_exc:  # what was read stands; a failed close only leaks a socket
+                log.debug("closing a topic reader: %r", close_exc)
+
+    def __aiter__(self) -> AsyncIterator[Batch]:
+        return self._batches()
+
+    async def _batches(self) -> AsyncIterator[Batch]:
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError("iterate a TopicReader inside its `async with`")
+        if not self.partitions:
+            return
+        idle_since = time.monotonic()
+        while not self.finished:
+            if self.stop is not None and self.stop.is_set():
+                return
+            if self.idle_s is not None and time.monotonic() - idle_since >= self.idle_s:
+                return
+            batch, progressed = self._take(await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_RECORDS))
+            if batch:
+                yield batch
+            if progressed:  # after the caller handled the batch: its own time never counts as idle
+                idle_since = time.monotonic()
+            await asyncio.sleep(0)
+
+    def _take(self, fetched: Batch) -> tuple[Batch, bool]:
+        """The records of one poll to yield, and whether the poll yielded a record or ended a partition."""
+        out: Batch = {}
+        progressed = False
+        until_ms = None if self.until is None else self.until * 1000
+        for tp, records in fetched.items():
+            if tp in self._done:
+                continue
+            # done per partition once a record past ``until`` or the end offset seen at start was
+            # consumed (not by position(): the fetcher advances it as soon as records are prefetched)
+            end = self.end_offsets.get(tp) if self.stop_at_end else None
+            keep: list[ConsumerRecord] = []
+            for r in records:
+                past_until = until_ms is not None and r.timestamp > until_ms
+                if end is not None and (past_until or r.offset >= end):
+                    self._done.add(tp)
+                    progressed = True
+                    break
+                if past_until:
+                    continue
+                keep.append(r)
+                if end is not None and r.offset + 1 >= end:
+                    self._done.add(tp)
+                    break
+            if keep:
+                out[tp] = keep
+                progressed = True
+        return out, progressed
+
+
+def json_documents(records: Iterable[ConsumerRecord]) -> Iterator[dict[str, Any]]:
+    """The JSON object in each record's value, in order. Records that are not a JSON object
+    (bad JSON, no value, an array) are skipped: the pipeline dead-letters bad records, and
+    readers of its topics (report, live map) show only good ones."""
+    for r in records:
+        try:
+            doc = orjson.loads(r.value)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(doc, dict):
+            yield doc
 
 # 2,000 positions per record: ~300 KB of JSON, well under the 1 MiB record limit, and
 # large enough that per-record overhead in Faust is amortised 2,000-fold.

@@ -93,56 +93,16 @@ async def collect_topic_docs(
     keep: Callable[[dict[str, Any]], bool], idle_s: float = 2.0,
 ) -> list[dict[str, Any]]:
     """JSON documents of topic ``spec`` (a streams.topics.TopicSpec) with Kafka timestamps in
-    [t_from, t_to] (all partitions) for which ``keep(doc)`` holds."""
-    import asyncio
-    import time
+    [t_from, t_to] (all partitions) for which ``keep(doc)`` holds: read up to the end each
+    partition had when the report started, or ``idle_s`` seconds without records."""
+    from streams.kafka_io import From, TopicReader, json_documents
 
-    import orjson
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from streams.kafka_io import client_kwargs, offsets_at, topic_partitions
-    from streams.settings import SettingsError
-
-    topic = spec.name(settings)
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
-    await consumer.start()
     out: list[dict[str, Any]] = []
-    try:
-        parts = await topic_partitions(consumer, topic)
-        if not parts:
-            raise SettingsError(f"topic {topic} does not exist on {settings.bootstrap}; is a worker running?")
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        start = await offsets_at(consumer, tps, t_from)
-        for tp in tps:
-            consumer.seek(tp, start[tp])
-        # done per partition once a record past t_to or the end offset seen at start was consumed
-        # (not by position(): the fetcher advances it as soon as records are prefetched)
-        done = {tp for tp in tps if start[tp] >= ends[tp]}
-        idle_since = time.monotonic()
-        while len(done) < len(tps) and time.monotonic() - idle_since < idle_s:
-            batch = await consumer.getmany(timeout_ms=300, max_records=5000)
-            if batch:
-                idle_since = time.monotonic()
-            for tp, records in batch.items():
-                if tp in done:
-                    continue
-                for r in records:
-                    if (t_to is not None and r.timestamp > t_to * 1000) or r.offset >= ends[tp]:
-                        done.add(tp)
-                        break
-                    try:
-                        doc = orjson.loads(r.value)
-                    except orjson.JSONDecodeError:
-                        continue  # the pipeline dead-letters bad records; a report reads only good ones
-                    if isinstance(doc, dict) and keep(doc):
-                        out.append(doc)
-                    if r.offset + 1 >= ends[tp]:
-                        done.add(tp)
-            await asyncio.sleep(0)
-    finally:
-        await consumer.stop()
+    async with TopicReader(settings, [spec.name(settings)], start=From.time(t_from), until=t_to, stop_at_end=True,
+                           idle_s=idle_s, missing_hint="; is a worker running?") as reader:
+        async for batch in reader:
+            for records in batch.values():
+                out.extend(doc for doc in json_documents(records) if keep(doc))
     return out
 
 

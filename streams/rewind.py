@@ -24,25 +24,21 @@ async def rewind_group(settings: Settings, group: str, t_from: float) -> dict[in
     """Commit, for ``group``, the offset of the first positions record at or after ``t_from`` (Kafka
     record timestamp, i.e. ingest time) on every partition (the end offset where nothing is that
     late), and the end offsets of the alerts topic. Returns positions partition -> offset."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import KafkaError
     from aiokafka.structs import OffsetAndMetadata
 
-    from streams.kafka_io import client_kwargs, offsets_at, topic_partitions
+    from streams.kafka_io import From, client_kwargs, find_partitions
     from streams.topics import ALERTS, POSITIONS
 
-    topic = POSITIONS.name(settings)
+    # the start-offset step of kafka_io.TopicReader, on a probe consumer that reads no records
     probe = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
     await probe.start()
     try:
-        parts = await topic_partitions(probe, topic)
-        if not parts:
-            raise SettingsError(f"topic {topic} does not exist on {settings.bootstrap}")
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        offsets = await offsets_at(probe, tps, t_from)
-        alert_tps = [TopicPartition(ALERTS.name(settings), p)
-                     for p in sorted(await topic_partitions(probe, ALERTS.name(settings)))]
-        alert_ends = await probe.end_offsets(alert_tps) if alert_tps else {}
+        tps = await find_partitions(probe, settings, [POSITIONS.name(settings)])
+        offsets = await From.time(t_from).offsets(probe, tps)
+        alert_tps = await find_partitions(probe, settings, [ALERTS.name(settings)], missing_ok=True)
+        alert_ends = await From.end().offsets(probe, alert_tps)
     finally:
         await probe.stop()
     # Committing with an assigned (not subscribed) consumer of the group writes the offsets

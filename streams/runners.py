@@ -288,52 +288,29 @@ def _chunks(source: str, fmt: str, settings: Settings, args: argparse.Namespace)
 
 # --- record -----------------------------------------------------------------------------------
 async def run_record(settings: Settings, args: argparse.Namespace) -> int:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     from streams.ingest import open_record_file, record_line
-    from streams.kafka_io import client_kwargs, offsets_at, topic_partitions
+    from streams.kafka_io import From, TopicReader
     from streams.topics import POSITIONS, RAW
 
     spec = POSITIONS if args.topic == "positions" else RAW
     topic = spec.name(settings)
     t_from, t_to = parse_time(args.t_from), parse_time(args.t_to)
-    consumer = AIOKafkaConsumer(**client_kwargs(settings), enable_auto_commit=False, group_id=None,
-                                auto_offset_reset="earliest")
-    await consumer.start()
     n = 0
     started = time.monotonic()
     show = sys.stderr.isatty()
-    try:
-        parts = await topic_partitions(consumer, topic)
-        if not parts:
-            await consumer.stop()
-            raise SettingsError(f"topic {topic} does not exist on {settings.bootstrap}")
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        for tp, off in (await offsets_at(consumer, tps, t_from)).items():
-            consumer.seek(tp, off)
-        idle_since = time.monotonic()
+    # records stamped after t_to are skipped, not an end: without --follow, recording stops after
+    # args.idle seconds without a record to write
+    async with TopicReader(settings, [topic], start=From.time(t_from), until=t_to,
+                           idle_s=None if args.follow else args.idle) as reader:
         with open_record_file(Path(args.file)) as out:
-            while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-                got = 0
+            async for batch in reader:
                 for tp, records in batch.items():
                     for r in records:
-                        if t_to is not None and r.timestamp > t_to * 1000:
-                            continue
                         out.write(record_line(tp.topic, tp.partition, r.offset, r.timestamp, r.key, r.value))
-                        got += 1
-                n += got
-                if got:
-                    idle_since = time.monotonic()
-                    if show:
-                        rate = n / max(1e-9, time.monotonic() - started)
-                        sys.stderr.write(f"\rrecord {topic}: {n:,} records  {rate:,.0f} rec/s   ")
-                elif not args.follow and time.monotonic() - idle_since > args.idle:
-                    break
-                await asyncio.sleep(0)
-    finally:
-        await consumer.stop()
+                    n += len(records)
+                if show:
+                    rate = n / max(1e-9, time.monotonic() - started)
+                    sys.stderr.write(f"\rrecord {topic}: {n:,} records  {rate:,.0f} rec/s   ")
     if show:
         sys.stderr.write("\n")
     print(f"recorded {n:,} records of {topic} to {args.file}")

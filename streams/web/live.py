@@ -22,7 +22,6 @@ again with the usual backfill. ``follow_topics`` itself always follows (``skyfen
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict, deque
@@ -51,7 +50,8 @@ BACKFILL_PER_PARTITION = 2000
 CLIENT_QUEUE = 1000
 # 300 s idle: a restart costs a consumer start and a full backfill, so a reload or a glance away should not pay it.
 IDLE_S = 300.0
-# 5 s to stop: follow_topics sees its stop event within one 500 ms poll; the rest is for closing its consumer.
+# 5 s to stop: follow_topics sees its stop event within one poll (kafka_io.POLL_MS, 500 ms); the rest is for
+# closing its consumer.
 STOP_GRACE_S = 5.0
 # 1 s before restarting a follower that ended on its own: the same pause as follow_topics' reconnects.
 RETRY_S = 1.0
@@ -245,43 +245,28 @@ def _latlon(doc: dict[str, Any]) -> tuple[float | None, float | None]:
 
 
 async def follow_topics(settings: Settings, state: LiveState, stop: asyncio.Event) -> None:
-    """Read tracks and alerts from all partitions; survive broker restarts."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from streams.kafka_io import client_kwargs, topic_partitions
+    """Read tracks and alerts from all partitions, from ``BACKFILL_PER_PARTITION`` records before
+    the end, until ``stop`` is set; survive broker restarts (a new reader after a pause)."""
+    from streams.kafka_io import From, TopicReader, json_documents
 
     names = {TRACKS.name(settings): state.on_track, ALERTS.name(settings): state.on_alert}
     while not stop.is_set():
-        consumer = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
         try:
-            await consumer.start()
-            tps = [TopicPartition(t, p) for t in names for p in sorted(await topic_partitions(consumer, t))]
-            if not tps:
-                await asyncio.sleep(1.0)
-                continue
-            consumer.assign(tps)
-            ends = await consumer.end_offsets(tps)
-            for tp in tps:
-                consumer.seek(tp, max(0, ends[tp] - BACKFILL_PER_PARTITION))
-            while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=500)
-                for tp, records in batch.items():
-                    handler = names[tp.topic]
-                    for r in records:
-                        try:
-                            doc = orjson.loads(r.value)
-                        except orjson.JSONDecodeError:
-                            continue  # the pipeline dead-letters bad records; the map only shows good ones
-                        if isinstance(doc, dict):
+            async with TopicReader(settings, list(names), start=From.end(back=BACKFILL_PER_PARTITION), stop=stop,
+                                   missing_ok=True) as reader:
+                if not reader.partitions:  # neither topic exists yet: look again in a second
+                    await asyncio.sleep(1.0)
+                    continue
+                async for batch in reader:
+                    for tp, records in batch.items():
+                        handler = names[tp.topic]
+                        for doc in json_documents(records):
                             handler(doc)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("live map follower: %s; reconnecting", exc)
             await asyncio.sleep(1.0)
-        finally:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
 
 
 # What follow_while_watched runs per session: follow_topics, or a stand-in in tests.
