@@ -7,6 +7,9 @@ looks at the wall clock.
 
 - :mod:`streams.core.engine`: ``Engine`` (batches of positions in; track updates, alerts,
   rejections out; per-aircraft state export/import) and ``EngineOutput``.
+- :mod:`streams.core.reorder`: the engine's event-time reorder buffer (``ReorderBuffer``).
+- :mod:`streams.core.snapshot`: the per-aircraft state format (version, JSON document and
+  compact bytes) and ``StateCodec``, which the engine's ``export_state*`` / ``import_state*`` use.
 - :mod:`streams.core.config`: ``EngineConfig``, every tuning constant with its reason.
 - :mod:`streams.core.kernels`: the numba kernels (gate, tracks + state machine, sweep).
 - :mod:`streams.core.classify`: ``Classifier`` (military / surveillance / ... with evidence).

@@ -3,13 +3,14 @@ track updates, alerts and rejections out.
 
 This module owns batch orchestration: it takes a batch as columns
 (:class:`~streams.columns.PositionColumns`, or a list of :class:`~streams.records.Position`
-that it turns into columns), holds positions in an event-time reorder buffer, runs the gate kernel, scores
-every accepted position of the batch with ONE call to :meth:`Geofence.score`, runs the
-track/alert kernel, and builds the ``track.v1`` and ``alert.v1`` documents. Per-aircraft
-state is a row of float arrays (see :mod:`streams.core.kernels`) plus a callsign and any
-buffered positions; :meth:`Engine.export_state` / :meth:`Engine.import_state` turn it into
-plain JSON-able dicts, and :meth:`Engine.export_state_bytes` / :meth:`Engine.import_state_bytes`
-into the compact bytes the worker's changelog-backed table keeps.
+that it turns into columns), holds positions in an event-time reorder buffer
+(:mod:`streams.core.reorder`), runs the gate kernel, scores every accepted position of the
+batch with ONE call to :meth:`Geofence.score`, runs the track/alert kernel, and builds the
+``track.v1`` and ``alert.v1`` documents. Per-aircraft state is a row of float arrays (see
+:mod:`streams.core.kernels`) plus a callsign and any buffered positions, kept in slots here;
+:meth:`Engine.export_state` / :meth:`Engine.import_state` turn it into plain JSON-able dicts,
+and :meth:`Engine.export_state_bytes` / :meth:`Engine.import_state_bytes` into the compact
+bytes the worker's changelog-backed table keeps (the format: :mod:`streams.core.snapshot`).
 
 Time is event time only. :meth:`Engine.advance` is driven by the caller's watermark, never
 by the wall clock, so a replay gives the same alerts (same ids) every time, whatever the
@@ -18,7 +19,6 @@ batch sizes, and a restart from exported state continues identically.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -27,7 +27,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
 from streams.columns import PositionColumns
 from streams.core import kernels as K
@@ -36,13 +35,13 @@ from streams.core.classify import Classification, Classifier
 from streams.core.config import EngineConfig
 from streams.core.crossings import estimate_hole_crossings
 from streams.core.places import Places
+from streams.core.reorder import Pending, ReorderBuffer
 from streams.core.rules import RuleSet, judge, judge_facts
 from streams.core.rules import apply as apply_rules
+from streams.core.snapshot import StateCodec
 from streams.records import Position
 
 TRACK_SCHEMA = "track.v1"
-STATE_VERSION = 1
-_STATE_MAGIC = b"SKYS"  # a binary state (export_state_bytes); a JSON one starts with "{"
 
 F64 = npt.NDArray[np.float64]
 
@@ -116,18 +115,6 @@ class EngineOutput:
         self.missions.extend(other.missions)
 
 
-def _column_names(prefix: str) -> dict[int, str]:
-    return {
-        v: k[len(prefix) :].lower()
-        for k, v in vars(K).items()
-        if k.startswith(prefix) and isinstance(v, int) and k not in (f"{prefix}FIXED", f"{prefix}COLS", f"{prefix}ZT0")
-    }
-
-
-_T_NAMES = _column_names("T_")
-_A_NAMES = _column_names("A_")
-
-
 class Engine:
     """Tracks, classification and alert state machines for a stream of positions."""
 
@@ -148,10 +135,6 @@ class Engine:
         self.alert_zones: list[str] = [SOVEREIGN_ZONE, *self.fence_names]
         self._nzb = len(self.zone_bin_names)
         self._nbins = self._nzb + len(self.fence_names)
-        # What a binary state's rows mean: the kernels' columns and this engine's zones and fences.
-        self._layout = hashlib.sha1(orjson.dumps([sorted(_T_NAMES.items()), sorted(_A_NAMES.items()), K.T_ZT0,
-                                                  self.zone_bin_names, self.alert_zones, self.fence_names]),
-                                    usedforsecurity=False).digest()[:8]
         self._cap = 0
         self._T: F64 = K.new_track_rows(0, self._nbins)
         self._A: F64 = K.new_alert_rows(0, len(self.alert_zones))
@@ -165,7 +148,7 @@ class Engine:
         self._used = np.zeros(0, dtype=np.bool_)
         self._next_sweep = -math.inf
         self._grow(_INITIAL_CAPACITY)
-        self._pend = _Reorder()
+        self._pend = ReorderBuffer()
         self._released_slots = np.empty(0, dtype=np.int64)
         self._arrival = 0
         self.totals: Counter[str] = Counter()
@@ -176,6 +159,8 @@ class Engine:
         from streams.core.behaviour import Behaviour
 
         self.behaviour = Behaviour(self)
+        # Per-aircraft state in and out (export_state*, import_state*): the format's owner.
+        self._state = StateCodec(self)
 
     # ================================================================== public API
     def process(self, batch: Sequence[Position] | PositionColumns) -> EngineOutput:
@@ -261,132 +246,27 @@ class Engine:
         return icao24 in self._slot
 
     def export_state(self, icao24: str) -> dict[str, Any] | None:
-        """Plain JSON-able state of one aircraft (None if not in state)."""
-        s = self._slot.get(icao24)
-        if s is None:
-            return None
-        # Called for every changed aircraft at every state flush, so kept to one pass per row.
-        row = _json_row(self._T[s])
-        track = {name: row[c] for c, name in _T_NAMES.items()}
-        bins = dict(zip(self.zone_bin_names, row[K.T_ZT0 : K.T_ZT0 + self._nzb], strict=True))
-        fbins = dict(zip(self.fence_names, row[K.T_ZT0 + self._nzb : K.T_ZT0 + self._nbins], strict=True))
-        A = self._A[s]
-        zones = {}
-        for z, zname in enumerate(self.alert_zones):
-            arow = _json_row(A[z])
-            zones[zname] = {name: arow[c] for c, name in _A_NAMES.items()}
-        pending = [self._pend.position(i).to_dict() for i in self._pend.of_slot(s)]
-        cpa = self._cpa_desc[s]
-        return {
-            "v": STATE_VERSION,
-            "icao24": icao24,
-            "track": track,
-            "time_in_zone_s": bins,
-            "time_in_fence_s": fbins,
-            "alert": zones,
-            "callsign": self._callsign[s],
-            "squawk": self._squawk[s],
-            "cpa_description": None if cpa is None else [_enc(cpa[0]), cpa[1]],
-            "pending": pending,
-            "behaviour": self.behaviour.export_state(icao24),
-        }
+        """Plain JSON-able state of one aircraft (None if not in state); see :mod:`streams.core.snapshot`."""
+        return self._state.export_state(icao24)
 
     def export_state_bytes(self, icao24: str) -> bytes | None:
-        """The state the worker's table keeps: :meth:`export_state`'s content, compact.
-
-        The rows as raw float64 (NaN and inf exact) behind a magic and this engine's layout
-        signature, then callsign, place description and buffered positions as JSON. A state
-        flush writes every changed aircraft: this is ~10x cheaper to build than the named
-        JSON form and 2-3x smaller on the changelog topic.
-        """
-        return self.export_states_bytes([icao24])[0]
+        """The state the worker's table keeps: :meth:`export_state`'s content, compact
+        (:meth:`streams.core.snapshot.StateCodec.export_states_bytes` says how)."""
+        return self._state.export_states_bytes([icao24])[0]
 
     def export_states_bytes(self, icaos: Sequence[str]) -> list[bytes | None]:
         """:meth:`export_state_bytes` of many aircraft, their buffered positions read in one pass."""
-        slots = [self._slot.get(i) for i in icaos]
-        rows = [self._pend.of_slot(s) if s is not None else [] for s in slots]
-        ends = np.cumsum([len(r) for r in rows]).tolist()
-        flat = [i for r in rows for i in r]
-        lists = self._pend.columns(flat).to_lists() if flat else {}
-        out: list[bytes | None] = []
-        start = 0
-        for s, end in zip(slots, ends, strict=True):
-            if s is None:
-                out.append(None)
-                continue
-            cpa = self._cpa_desc[s]
-            pending = {f: v[start:end] for f, v in lists.items()} if end > start else None  # one list per field
-            start = end
-            extra = self.behaviour.export_state(str(self._icao[s]))
-            tail = orjson.dumps([self._callsign[s], None if cpa is None else [_enc(cpa[0]), cpa[1]], pending, extra,
-                                 self._squawk[s]])
-            out.append(b"".join((_STATE_MAGIC, self._layout, self._T[s].tobytes(), self._A[s].tobytes(), tail)))
-        return out
+        return self._state.export_states_bytes(icaos)
 
     def import_state_bytes(self, icao24: str, data: bytes) -> None:
         """Restore one aircraft from :meth:`export_state_bytes` (or JSON :meth:`export_state`)
         output. Raises ValueError for a state this engine cannot read (another layout: the
         engine's columns, zones or user fences changed since it was written)."""
-        if data[:1] == b"{":
-            self.import_state(icao24, orjson.loads(data))
-            return
-        head = len(_STATE_MAGIC) + len(self._layout)
-        nt, na = self._T.shape[1] * 8, self._A.shape[1] * self._A.shape[2] * 8
-        if data[: len(_STATE_MAGIC)] != _STATE_MAGIC or data[len(_STATE_MAGIC) : head] != self._layout:
-            raise ValueError(f"state of {icao24} has another layout than this engine's (columns, zones or fences)")
-        if len(data) < head + nt + na:
-            raise ValueError(f"state of {icao24} is truncated ({len(data)} bytes)")
-        callsign, cpa, pending, *rest = orjson.loads(data[head + nt + na :])
-        if icao24 in self._slot:
-            self._drop(icao24)
-        s = self._alloc(icao24)
-        self._T[s] = np.frombuffer(data, dtype=np.float64, count=self._T.shape[1], offset=head)
-        self._A[s] = np.frombuffer(data, dtype=np.float64, count=na // 8, offset=head + nt).reshape(self._A.shape[1:])
-        buffered = PositionColumns.from_lists(pending) if pending else PositionColumns.empty()
-        self._restore_rest(s, callsign, cpa, buffered)
-        if rest:
-            self.behaviour.import_state(icao24, rest[0])
-        self._squawk[s] = rest[1] if len(rest) > 1 else None
+        self._state.import_state_bytes(icao24, data)
 
     def import_state(self, icao24: str, state: dict[str, Any]) -> None:
         """Restore one aircraft from :meth:`export_state` output (replaces what is there)."""
-        if int(state.get("v", -1)) != STATE_VERSION:
-            raise ValueError(f"unsupported engine state version {state.get('v')!r}")
-        if icao24 in self._slot:
-            self._drop(icao24)
-        s = self._alloc(icao24)
-        row = self._T[s]
-        for c, name in _T_NAMES.items():
-            if name in state["track"]:
-                row[c] = _dec(state["track"][name])
-        for j, name in enumerate(self.zone_bin_names):
-            row[K.T_ZT0 + j] = float(state.get("time_in_zone_s", {}).get(name, 0.0))
-        for j, name in enumerate(self.fence_names):
-            row[K.T_ZT0 + self._nzb + j] = float(state.get("time_in_fence_s", {}).get(name, 0.0))
-        for z, zname in enumerate(self.alert_zones):
-            zs = state.get("alert", {}).get(zname)
-            if zs:
-                for c, name in _A_NAMES.items():
-                    if name in zs:
-                        self._A[s, z, c] = _dec(zs[name])
-        pending = PositionColumns.from_positions([Position.from_dict(d) for d in state.get("pending", ())])
-        self._restore_rest(s, state.get("callsign"), state.get("cpa_description"), pending)
-        self._squawk[s] = state.get("squawk")
-        self.behaviour.import_state(icao24, state.get("behaviour"))
-
-    def _restore_rest(self, s: int, callsign: str | None, cpa: Any, pending: PositionColumns) -> None:
-        """Callsign, cached place description and buffered positions of a restored slot."""
-        self._callsign[s] = callsign
-        self._cpa_desc[s] = None if cpa is None else (_dec(cpa[0]), cpa[1])
-        if len(pending):
-            n = len(pending)
-            inc = _Pending.of(
-                np.full(n, s, dtype=np.int64),
-                np.arange(self._arrival, self._arrival + n, dtype=np.int64),
-                pending,
-            )
-            self._arrival += n
-            self._pend.add(inc)
+        self._state.import_state(icao24, state)
 
     def warm(self) -> int:
         """Run a scratch engine over a short synthetic crossing into Mexico; returns its alerts.
@@ -419,7 +299,7 @@ class Engine:
             self._free_slot(s)
 
     # ================================================================== batch pipeline
-    def _admit(self, cols: PositionColumns, out: EngineOutput) -> _Pending:
+    def _admit(self, cols: PositionColumns, out: EngineOutput) -> Pending:
         """Slots for a batch; invalid and late positions are refused here."""
         n = len(cols)
         t, lat, lon = cols.event_time, cols.lat, cols.lon
@@ -449,7 +329,7 @@ class Engine:
             np.maximum.at(self._T[:, K.T_SEEN_MAX], ks, cols.event_time)
         arrival = np.arange(self._arrival, self._arrival + n, dtype=np.int64)[keep]
         self._arrival += n
-        return _Pending.of(ks, arrival, cols)
+        return Pending.of(ks, arrival, cols)
 
     def _release(self, mask: npt.NDArray[np.bool_] | None, out: EngineOutput) -> None:
         """Run gate → geofence → track/alert kernels over the released pending positions."""
@@ -859,230 +739,17 @@ class Engine:
         self._used[s] = False
         self._free.append(s)
 
-    def _drop(self, icao24: str) -> None:
-        self.drop_states([icao24])
-
 
 @dataclass(slots=True)
 class _ReleaseCtx:
+    """One release's positions (sorted by slot), for the callsign and squawk known at any of
+    them (:meth:`Engine._callsign_at`, :meth:`Engine._squawk_at`)."""
+
     slot: npt.NDArray[np.int64]  # released positions, sorted
     cs: npt.NDArray[np.object_]
     sq: npt.NDArray[np.object_]
     acc: npt.NDArray[np.intp]  # accepted index -> released index
     reset_rel: npt.NDArray[np.bool_]
-
-
-@dataclass(slots=True)
-class _Pending:
-    """The reorder buffer: positions admitted but not yet released, as columns plus their
-    aircraft slot, arrival order, and the altitude and ground flag the kernels read."""
-
-    slot: npt.NDArray[np.int64]
-    arrival: npt.NDArray[np.int64]
-    cols: PositionColumns
-    alt: F64
-    ground: npt.NDArray[np.bool_]
-
-    @classmethod
-    def of(cls, slot: npt.NDArray[np.int64], arrival: npt.NDArray[np.int64], cols: PositionColumns) -> _Pending:
-        return cls(slot, arrival, cols, cols.altitude(), cols.on_ground == 1)
-
-    @property
-    def size(self) -> int:
-        return int(self.slot.shape[0])
-
-    @property
-    def t(self) -> F64:
-        return self.cols.event_time
-
-    @property
-    def lat(self) -> F64:
-        return self.cols.lat
-
-    @property
-    def lon(self) -> F64:
-        return self.cols.lon
-
-    @property
-    def gs(self) -> F64:
-        return self.cols.ground_speed_kt
-
-    @property
-    def trk(self) -> F64:
-        return self.cols.track_deg
-
-    @classmethod
-    def empty(cls) -> _Pending:
-        return cls.of(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), PositionColumns.empty())
-
-    def take(self, idx: npt.NDArray[Any]) -> _Pending:
-        return _Pending(self.slot[idx], self.arrival[idx], self.cols.take(idx), self.alt[idx], self.ground[idx])
-
-    def grown(self, cap: int) -> _Pending:
-        """A copy with room for ``cap`` rows (rows beyond ``size`` are uninitialised)."""
-        def grow(a: Any) -> Any:
-            out = np.empty(cap, dtype=a.dtype)
-            out[: a.shape[0]] = a
-            return out
-
-        return _Pending(grow(self.slot), grow(self.arrival), self.cols.grown(cap), grow(self.alt), grow(self.ground))
-
-    def put(self, at: int, rows: _Pending) -> None:
-        """Write ``rows`` over rows ``at``... of this buffer, in place."""
-        k = rows.size
-        self.slot[at : at + k] = rows.slot
-        self.arrival[at : at + k] = rows.arrival
-        self.cols.put(at, rows.cols)
-        self.alt[at : at + k] = rows.alt
-        self.ground[at : at + k] = rows.ground
-
-    @classmethod
-    def concat(cls, a: _Pending, b: _Pending) -> _Pending:
-        if not a.size:
-            return b
-        if not b.size:
-            return a
-        return _Pending(
-            np.concatenate((a.slot, b.slot)), np.concatenate((a.arrival, b.arrival)),
-            PositionColumns.concat([a.cols, b.cols]), np.concatenate((a.alt, b.alt)),
-            np.concatenate((a.ground, b.ground)),
-        )  # fmt: skip
-
-
-class _Reorder:
-    """The reorder buffer, sized so that a batch costs what it adds and releases, not what
-    the buffer holds: rows are appended into spare capacity, released or dropped rows are
-    only marked dead, and the live rows are compacted once dead ones are the majority. At a
-    2 s tolerance on a 20,000 positions/s feed it holds ~40,000 positions; copying them all
-    twice per 10 ms batch made the engine fall behind the feed."""
-
-    # Compaction and growth start at this many rows: below it, copies cost nothing.
-    _MIN_ROWS = 1024
-    # Capacity over this many times the live rows is handed back at a compaction; growth
-    # doubles, so a steady feed never shrinks and regrows the buffer in turn.
-    _SHRINK = 8
-
-    def __init__(self) -> None:
-        self._buf = _Pending.empty()
-        self._alive = np.zeros(0, dtype=np.bool_)
-        self._n = 0
-        self._dead = 0
-        self._by_slot: tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]] | None = None
-
-    @property
-    def size(self) -> int:
-        return self._n - self._dead
-
-    @property
-    def capacity(self) -> int:
-        return self._buf.size
-
-    def rows(self) -> tuple[_Pending, npt.NDArray[np.bool_]]:
-        """Every row (views, not copies) and which of them are still pending."""
-        b, n = self._buf, self._n
-        return _Pending(b.slot[:n], b.arrival[:n], b.cols.head(n), b.alt[:n], b.ground[:n]), self._alive[:n]
-
-    def add(self, inc: _Pending) -> None:
-        k = inc.size
-        if not k:
-            return
-        if self._n + k > self._buf.size:
-            live, alive = self.rows()
-            keep = live.take(alive)
-            cap = max(self._MIN_ROWS, 2 * (keep.size + k))
-            self._buf = _Pending.concat(keep, inc).grown(cap)
-            self._n = keep.size + k
-            self._alive = np.zeros(cap, dtype=np.bool_)
-            self._alive[: self._n] = True
-            self._dead = 0
-        else:
-            self._buf.put(self._n, inc)
-            self._alive[self._n : self._n + k] = True
-            self._n += k
-        self._by_slot = None
-
-    def releasable(self, T: F64, horizon: float, tolerance: float) -> npt.NDArray[np.bool_] | None:
-        """Mask (over :meth:`rows`) of the pending rows that may leave: older than ``horizon``,
-        or ``tolerance`` older than their aircraft's newest position; None if there are none."""
-        n = self._n
-        mask = np.empty(n, dtype=np.bool_)
-        b = self._buf
-        if not K.releasable(b.cols.event_time[:n], b.slot[:n], self._alive[:n], T, horizon, tolerance, mask):
-            return None
-        return mask
-
-    def pop(self, mask: npt.NDArray[np.bool_]) -> _Pending:
-        """Rows where ``mask`` (over :meth:`rows`) is set, no longer pending, sorted by
-        (slot, event time, arrival)."""
-        idx = np.flatnonzero(mask & self._alive[: self._n])
-        b = self._buf
-        rel = b.take(idx[np.lexsort((b.arrival[idx], b.cols.event_time[idx], b.slot[idx]))])
-        self._kill(idx)
-        return rel
-
-    def drop_slots(self, slots: npt.NDArray[np.int64]) -> None:
-        """Forget the pending rows of these aircraft slots."""
-        if self.size:
-            self._kill(np.flatnonzero(self._alive[: self._n] & np.isin(self._buf.slot[: self._n], slots)))
-
-    def of_slot(self, s: int) -> list[int]:
-        """Buffer indices of slot ``s``'s pending rows, in arrival order (indexed once per
-        change of the buffer: a state flush asks for thousands of slots in a row)."""
-        if self._by_slot is None:
-            idx = np.flatnonzero(self._alive[: self._n])
-            order = idx[np.argsort(self._buf.slot[idx], kind="stable")]
-            self._by_slot = (self._buf.slot[order], order)
-        sorted_slots, order = self._by_slot
-        lo, hi = np.searchsorted(sorted_slots, [s, s + 1])
-        return order[lo:hi].tolist()
-
-    def position(self, i: int) -> Position:
-        return self._buf.cols.position(i)
-
-    def columns(self, rows: list[int]) -> PositionColumns:
-        return self._buf.cols.take(np.array(rows, dtype=np.intp))
-
-    def _kill(self, idx: npt.NDArray[np.intp]) -> None:
-        if not idx.size:
-            return
-        self._alive[idx] = False
-        self._dead += int(idx.size)
-        self._by_slot = None
-        if self._n > self._MIN_ROWS and self._dead * 2 > self._n:
-            live, alive = self.rows()
-            keep = live.take(alive)
-            if self._buf.size > self._SHRINK * max(self._MIN_ROWS, keep.size):
-                # A burst (a catch-up releasing 100,000 positions) grew the buffer; give it back.
-                cap = 2 * max(self._MIN_ROWS, keep.size)
-                self._buf = keep.grown(cap)
-                self._alive = np.zeros(cap, dtype=np.bool_)
-            else:
-                self._buf.put(0, keep)
-                self._alive[:] = False
-            self._n, self._dead = keep.size, 0
-            self._alive[: self._n] = True
-        elif self._dead == self._n:
-            self._n = self._dead = 0
-
-
-def _json_row(row: F64) -> list[Any]:
-    """A float row as JSON-safe values: NaN -> None, +-inf -> "inf"/"-inf" (as :func:`_enc`)."""
-    return [x if -math.inf < x < math.inf else _enc(x) for x in row.tolist()]  # NaN fails the test too
-
-
-def _enc(x: float) -> float | str | None:
-    """JSON-safe float: NaN → null, ±inf → "inf"/"-inf"."""
-    if math.isnan(x):
-        return None
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
-
-
-def _dec(x: Any) -> float:
-    if x is None:
-        return math.nan
-    return float(x)
 
 
 def _ring_names(geofence: GeofenceLike) -> list[str]:
