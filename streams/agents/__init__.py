@@ -12,7 +12,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
 import faust
@@ -46,11 +46,6 @@ async def events(stream: Any, size: int, within: float) -> AsyncIterator[list[fa
 # ~1 GB the process kept.
 TRACK_BATCH = 50
 TRACK_WITHIN_S = 0.01
-# A positions partition must stay empty this long before the stages stop waiting for it: longer
-# than a fetch round and a producer's start-up, short against the minutes the stages decide on.
-IDLE_GRACE_S = 10.0
-
-
 # RocksDB sizing for the state table, one database per partition. Faust's defaults (64 MiB
 # write buffers, three of them, a 2 GiB block cache, per partition) are for tables read on
 # every event; ours is written once per changed aircraft a flush and read only when an
@@ -104,15 +99,36 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     Raises ``ConnectionRefusedByPeer`` before anything starts if Redis refuses the
     configured ACL user or TLS: the sink would otherwise retry a wrong password forever.
     """
+    from streams.agents.stages import attach_stage_agents
     from streams.security import check_redis
 
     check_redis(settings)
-    from streams.agents.flush import StateFlusher
-    from streams.agents.sink import SINK_BATCH, SINK_WITHIN_S, decode_alerts
-    from streams.agents.track import DEAD_LETTER_REJECTIONS, TrackAdapter
-    from streams.kafka_io import BatchDelivery, log_dead_letter, send_batches
-    from streams.sinks.redis_sink import RedisAlertSink, redis_client
-    from streams.topics import partition_for
+    _attach_web(app, settings, metrics, engine)
+    _attach_lag_probe(app, settings, metrics)
+    dead_letter = DeadLetterSender(topics, metrics)
+    _attach_track_agent(app, topics, settings, metrics, engine, dead_letter)
+    attach_stage_agents(app, topics, settings, engine, dead_letter_sender=dead_letter.send, metrics=metrics)
+    _attach_redis_sink(app, topics, settings, metrics, dead_letter)
+
+
+class DeadLetterSender:
+    """Counts, logs and publishes a dead letter (the one way every agent refuses a record)."""
+
+    def __init__(self, topics: Topics, metrics: Metrics) -> None:
+        self.topics = topics
+        self.metrics = metrics
+
+    async def send(self, d: DeadLetter, counted: bool = False) -> None:
+        from streams.kafka_io import log_dead_letter
+
+        if not counted:
+            self.metrics.dead_letters.labels(d.input_format, d.reason).inc()
+        log_dead_letter(d)
+        await self.topics.deadletter.send(key=d.input_format.encode(), value=orjson.dumps(d.to_dict()))
+
+
+def _attach_web(app: faust.App, settings: Settings, metrics: Metrics, engine: Engine) -> None:
+    """Health and metrics routes, and the live map (its follower runs only while it is watched)."""
     from streams.web.health import add_health_routes
     from streams.web.live import LiveState, add_live_routes, follow_while_watched
 
@@ -129,6 +145,13 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
 
     app.on_webserver_init = on_webserver_init  # type: ignore[method-assign]
 
+    @app.task
+    async def live_map() -> None:
+        stop = asyncio.Event()
+        await follow_while_watched(settings, live, stop)
+
+
+def _attach_lag_probe(app: faust.App, settings: Settings, metrics: Metrics) -> None:
     from streams.status import GroupLagProbe
 
     lag_probe = GroupLagProbe(settings, settings.app_id)
@@ -143,10 +166,19 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
             logging.getLogger(__name__).warning("consumer lag probe: %s", exc)
             await lag_probe.stop()
 
-    @app.task
-    async def live_map() -> None:
-        stop = asyncio.Event()
-        await follow_while_watched(settings, live, stop)
+
+def _kafka_producer(app: faust.App) -> Any:
+    """The aiokafka producer under Faust's (which has no public accessor): record batches are
+    aiokafka's API, and go out on the same connection, in order, with the same acks."""
+    return cast(Any, app.producer)._ensure_producer()
+
+
+def _state_flusher(app: faust.App, settings: Settings, metrics: Metrics, engine: Engine) -> tuple[Any, Any]:
+    """The changelog-backed aircraft-state table, the track agent's adapter over it, and the
+    flusher that writes its dirty aircraft (started here, on its own loop)."""
+    from streams.agents.flush import StateFlusher
+    from streams.agents.track import TrackAdapter
+    from streams.kafka_io import BatchDelivery, send_batches
 
     # Per-aircraft engine state, changelog-backed. use_partitioner: the changelog partition
     # is murmur2(icao24) like the positions topic, whatever record of a batch is "current".
@@ -168,30 +200,13 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     def on_acked(ev: Any) -> None:  # what Stream.ack reports when it releases a record's last reference
         app.sensors.on_message_out(ev.message.tp, ev.message.offset, ev.message)
 
-    def kafka_producer() -> Any:
-        # The aiokafka producer under Faust's (which has no public accessor): record batches
-        # are aiokafka's API, and go out on the same connection, in order, with the same acks.
-        return cast(Any, app.producer)._ensure_producer()
-
     async def send_changelog(writes: list[tuple[int, bytes, bytes | None]]) -> list[BatchDelivery]:
-        return await send_batches(kafka_producer(), changelog_topic, writes)
+        return await send_batches(_kafka_producer(app), changelog_topic, writes)
 
     def persist_offset(partition: int, offset: int) -> None:
         state_store.set_persisted_offset(TP(changelog_topic, partition), offset)
 
     flusher = StateFlusher(adapter.stream, app.producer.flush, on_acked, send_changelog, persist_offset)
-
-    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
-    async def on_revoked(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
-        parts = {tp.partition for tp in (revoked or ()) if tp.topic == topics.positions.get_topic_name()}
-        if parts:
-            async with flusher.lock:
-                adapter.stream.forget_partitions(parts)
-                flusher.forget(parts)
-                for p in parts:  # the new owner speaks for them now
-                    marks_sent.pop(p, None)
-                    marks_pending.pop(p, None)
-                    idle_sent.discard(p)
 
     # Flushes run here, never in the agent's body: held records must not wait for the next
     # batch (a rebalance and a shutdown both wait until every record is acknowledged, and no
@@ -213,59 +228,36 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
         loop_task = asyncio.get_running_loop().create_task(flush_loop())
         _background.add(loop_task)  # a strong reference: the event loop keeps only weak ones
 
-    tracks_topic = topics.tracks.get_topic_name()
-    stage_topics = ((topics.coverage.get_topic_name(), "coverage"), (topics.missions.get_topic_name(), "missions"))
-    # Watermarks not yet sent (positions partition -> release horizon, None: idle) and those sent.
-    marks_pending: dict[int, float | None] = {}
-    marks_sent: dict[int, float] = {}
-    idle_sent: set[int] = set()
-    positions_topic = topics.positions.get_topic_name()
+    return adapter, flusher
 
-    # When each assigned positions partition was first seen empty (highwater 0), monotonic.
-    empty_since: dict[int, float] = {}
 
-    def idle_partitions(active: Collection[int]) -> list[int]:
-        """Assigned positions partitions empty for IDLE_GRACE_S: a partition seen empty a moment
-        ago may only not have been fetched since a producer started, and calling it idle then
-        let the stages move on without its first records (seen: a replay started right after
-        the workers; one worker's activity alert came from a different mission than analyze's)."""
-        idle = []
-        now = time.monotonic()
-        for tp in app.consumer.assignment():
-            if tp.topic == positions_topic and tp.partition not in active:
-                try:
-                    empty = app.consumer.highwater(tp) == 0
-                except Exception:  # not fetched yet: unknown, so not idle
-                    continue
-                if not empty:
-                    empty_since.pop(tp.partition, None)
-                    continue
-                since = empty_since.setdefault(tp.partition, now)
-                if now - since >= IDLE_GRACE_S:
-                    idle.append(tp.partition)
-        return idle
+class StageRecordSender:
+    """Coverage and mission records, then the watermarks that cover them, straight to the
+    producer in that order (one path, so Kafka keeps the order within each partition)."""
 
-    async def send_stage_records(out: Any | None) -> list[Any]:
-        """Coverage and mission records, then the watermarks that cover them, straight to the
-        producer in that order (one path, so Kafka keeps the order within each partition).
-        ``out`` None sends only the pending watermarks (the timer below)."""
+    def __init__(self, app: faust.App, topics: Topics, settings: Settings) -> None:
+        from streams.agents.watermarks import StageWatermarks
+
+        self.app = app
+        self.partitions = settings.partitions
+        self.positions_topic = topics.positions.get_topic_name()
+        self.stage_topics = ((topics.coverage.get_topic_name(), "coverage"),
+                             (topics.missions.get_topic_name(), "missions"))
+        self.marks = StageWatermarks()
+
+    async def send(self, out: Any | None) -> list[Any]:
+        """A batch's stage records (``out``, a TrackOutput), noting its watermarks as owed; or,
+        ``out`` None (the timer), the owed watermarks. Returns the delivery futures."""
         from streams.core.stages import encode_watermark
+        from streams.kafka_io import send_batches
+        from streams.topics import partition_for
 
-        n = settings.partitions
+        n = self.partitions
         if out is not None:
-            for p, t in out.watermarks.items():
-                if t > marks_sent.get(p, float("-inf")):
-                    marks_pending[p] = t
-        # Watermarks only from the timer, all of this worker's partitions in one record per stage
-        # partition: per batch, one record per source, they were ~13,000 records/s at a 20,000
-        # positions/s live feed and took most of the worker's CPU.
-        marks = dict(marks_pending) if out is None else {}
-        if marks:
-            marks_pending.clear()
-        marks_sent.update({p: t for p, t in marks.items() if t is not None})
-        idle_sent.update(p for p, t in marks.items() if t is None)
+            self.marks.note(out.watermarks)
+        marks = self.marks.take() if out is None else {}
         futures: list[Any] = []
-        for topic_name, kind in stage_topics:
+        for topic_name, kind in self.stage_topics:
             recs = [] if out is None else (out.coverage if kind == "coverage" else out.missions)
             if not recs and not marks:
                 continue
@@ -273,32 +265,54 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
             if marks:
                 mark = encode_watermark(marks)
                 writes += [(q, b"~watermark", mark) for q in range(n)]
-            futures.extend(d.future for d in await send_batches(kafka_producer(), topic_name, writes))
+            futures.extend(d.future for d in await send_batches(_kafka_producer(self.app), topic_name, writes))
         return futures
 
-    # 0.25 s: how far behind the track stage the keyed stages' watermark lags (their decisions
-    # are about minutes of silence and days of missions). Every 2 s all of them again: a stage
-    # partition that moved to another worker starts with no watermarks, and waits for every
-    # positions partition's.
-    resend_at = [0.0]
+    def owed(self) -> bool:
+        """On a timer tick: whether watermarks are owed. An assigned partition that has never held
+        a record is idle: it must not hold the stages back (they wait for every partition), and it
+        says so until it has data. Looked up here, where the watermarks go out, not per batch."""
+        consumer = self.app.consumer
 
+        def highwater(p: int) -> int | None:
+            try:
+                end = consumer.highwater(TP(self.positions_topic, p))
+            except Exception:  # not fetched yet: unknown, so not idle
+                return None
+            return -1 if end is None else int(end)  # no end known: not seen empty
+
+        assigned = [tp.partition for tp in consumer.assignment() if tp.topic == self.positions_topic]
+        return self.marks.prepare(assigned, highwater)
+
+
+def _attach_track_agent(app: faust.App, topics: Topics, settings: Settings, metrics: Metrics, engine: Engine,
+                        dead_letter: DeadLetterSender) -> None:
+    """The track agent: position batches in; alerts, track updates, stage records and dead letters out."""
+    from streams.core.stream import DEAD_LETTER_REJECTIONS
+    from streams.kafka_io import send_batches
+    from streams.topics import partition_for
+
+    adapter, flusher = _state_flusher(app, settings, metrics, engine)
+    stages = StageRecordSender(app, topics, settings)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(sender: Any, revoked: Any = None, **kwargs: Any) -> None:
+        parts = {tp.partition for tp in (revoked or ()) if tp.topic == topics.positions.get_topic_name()}
+        if parts:
+            async with flusher.lock:
+                adapter.stream.forget_partitions(parts)
+                flusher.forget(parts)
+                stages.marks.forget(parts)  # the new owner speaks for them now
+
+    # 0.25 s: how far behind the track stage the keyed stages' watermark lags (their decisions
+    # are about minutes of silence and days of missions).
     @app.timer(0.25)
     async def send_watermarks() -> None:
-        # An assigned partition that has never held a record is idle: it must not hold the stages
-        # back (they wait for every partition), and it says so until it has data. Looked up here,
-        # where the watermarks go out, not on every batch of the track agent.
-        with_data = {**marks_sent, **{p: t for p, t in marks_pending.items() if t is not None}}
-        for p in idle_partitions(with_data):
-            if p not in idle_sent:
-                marks_pending[p] = None
-        now = time.monotonic()
-        if now >= resend_at[0]:
-            resend_at[0] = now + 2.0
-            marks_pending.update(marks_sent)
-            marks_pending.update(dict.fromkeys(idle_sent - set(marks_sent)))
-        if marks_pending:
+        if stages.owed():
             async with flusher.lock:
-                await asyncio.gather(*await send_stage_records(None))
+                await asyncio.gather(*await stages.send(None))
+
+    tracks_topic = topics.tracks.get_topic_name()
 
     @app.agent(topics.positions, name="track")
     async def track(stream: Any) -> None:
@@ -326,11 +340,11 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                 if out.tracks:
                     # Straight to the producer in record batches: track updates are the worker's
                     # biggest output (one per aircraft per 5 s), and per-record sends cost ~50x more.
-                    await send_batches(kafka_producer(), tracks_topic,
+                    await send_batches(_kafka_producer(app), tracks_topic,
                                        ((partition_for(k.decode(), settings.partitions), k, v) for k, v in out.tracks))
                 for d in out.dead_letters:
-                    await dead_letter(d, counted=True)
-                staged = await send_stage_records(out)
+                    await dead_letter.send(d, counted=True)
+                staged = await stages.send(out)
                 if pending:
                     await asyncio.gather(*pending)  # alerts acknowledged before any flush can write their state
                 if staged:
@@ -338,15 +352,11 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
                 metrics.tracked_aircraft.set(adapter.stream.tracked)
 
 
-    from streams.agents.stages import attach_stage_agents
-
-    attach_stage_agents(app, topics, settings, engine, dead_letter_sender=lambda d: dead_letter(d), metrics=metrics)
-
-    async def dead_letter(d: DeadLetter, counted: bool = False) -> None:
-        if not counted:
-            metrics.dead_letters.labels(d.input_format, d.reason).inc()
-        log_dead_letter(d)
-        await topics.deadletter.send(key=d.input_format.encode(), value=orjson.dumps(d.to_dict()))
+def _attach_redis_sink(app: faust.App, topics: Topics, settings: Settings, metrics: Metrics,
+                       dead_letter: DeadLetterSender) -> None:
+    """The Redis sink agent: alerts in, idempotent writes to Redis (a bad record is a dead letter)."""
+    from streams.agents.sink import SINK_BATCH, SINK_WITHIN_S, decode_alerts
+    from streams.sinks.redis_sink import RedisAlertSink, redis_client
 
     @app.agent(topics.alerts, name="redis-sink")
     async def redis_sink(stream: Any) -> None:
@@ -354,7 +364,7 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
         async for evs in events(stream, SINK_BATCH, SINK_WITHIN_S):
             alerts, dead, index = decode_alerts(ev.value for ev in evs)
             for d in dead:
-                await dead_letter(d)
+                await dead_letter.send(d)
             if not alerts:
                 continue
             conflicts_before = sink.conflicts
