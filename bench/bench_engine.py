@@ -39,8 +39,8 @@ from streams.core.classify import Classifier  # noqa: E402
 from streams.core.config import EngineConfig  # noqa: E402
 from streams.core.engine import Engine  # noqa: E402
 from streams.core.places import Places  # noqa: E402
-from streams.records import Position  # noqa: E402
-from streams.sources import parse_bytes  # noqa: E402
+from streams.messages import Position  # noqa: E402
+from streams.parsers import parse_bytes  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 T0 = 1_750_000_000.0

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streams.geo.fence import Geofence
 from streams.geo.zonefiles import SOVEREIGN_1000M_FILE, SOVEREIGN_FILE, data_path
-from streams.sources import parse_bytes
+from streams.parsers import parse_bytes
 
 # Sampling box: Mexico's polygon grown by a little over 500 km; points beyond 500 km are dropped.
 BOX = (-124.6, 9.3, -80.4, 37.3)

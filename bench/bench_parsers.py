@@ -37,11 +37,11 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.sources import DOCUMENT_FORMATS, make_parser  # noqa: E402
-from streams.sources._rs1090 import decode_timed_batch  # noqa: E402
-from streams.sources.beast import BeastFrame, split_frames  # noqa: E402
-from streams.sources.modes import Frame, ModeSDecoder  # noqa: E402
-from tests.sources._constructed import aircraft_json_polls, load_trace, opensky_states, readsb_jsonl  # noqa: E402
+from streams.parsers import DOCUMENT_FORMATS, make_parser  # noqa: E402
+from streams.parsers._rs1090 import decode_timed_batch  # noqa: E402
+from streams.parsers.beast import BeastFrame, split_frames  # noqa: E402
+from streams.parsers.modes import Frame, ModeSDecoder  # noqa: E402
+from tests.parsers._constructed import aircraft_json_polls, load_trace, opensky_states, readsb_jsonl  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 NOW = 1_800_000_000.0

@@ -64,9 +64,9 @@ from streams.kafka_io import (  # noqa: E402
     group_by_partition,
     make_producer,
 )
-from streams.records import Position  # noqa: E402
+from streams.messages import Position  # noqa: E402
+from streams.parsers import parse_bytes  # noqa: E402
 from streams.settings import Settings, child_env  # noqa: E402
-from streams.sources import parse_bytes  # noqa: E402
 from streams.stack import LocalStack, free_port  # noqa: E402
 from streams.topics import POSITIONS, TRACKS  # noqa: E402
 

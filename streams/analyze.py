@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from streams.records import DeadLetter, Position
+from streams.messages import DeadLetter, Position
 
 if TYPE_CHECKING:  # typing only: the engine's modules compile numba when imported
     from streams.core.engine import Engine, EngineOutput
@@ -136,8 +136,8 @@ async def analyze_file(
     stages: tuple[StagePartition, StagePartition] | None = None,
 ) -> AnalyzeResult:
     """``partitions`` must match the streaming pipeline's (SKYFENCE_PARTITIONS) for equal stream time."""
-    from streams.feeds import open_feed
     from streams.ingest import run
+    from streams.readers import open_feed
 
     out = AnalyzeOutput(engine, partitions=partitions, stages=stages)
     await run(open_feed(path, fmt=fmt), fmt, out, source=path, receiver=None, max_message_bytes=max_message_bytes)

@@ -1,7 +1,7 @@
 """Our own wire format for positions on Kafka: ``position-batch`` documents.
 
 This module owns encoding positions into batch records and decoding them back with
-the same gates the parsers apply (``streams.sources.validate``), because the
+the same gates the parsers apply (``streams.parsers.validate``), because the
 positions topic may also be written by programs other than ``skyfence ingest``:
 a bad item becomes a dead letter, the good items around it go on.
 
@@ -25,7 +25,7 @@ import numpy.typing as npt
 import orjson
 
 from streams.columns import PositionColumns, objects
-from streams.records import DeadLetter, Position
+from streams.messages import DeadLetter, Position
 
 POSITION_BATCH_V1 = "position-batch.v1"
 POSITION_BATCH_SCHEMA = "position-batch.v2"
@@ -81,7 +81,7 @@ def fast_position(item: Any, now: float) -> Position | None:
     so the fast path never accepts what the gates would refuse: this path exists because
     the worker must validate 100k positions/s and the general gates cost ~8 µs each.
     """
-    from streams.sources.validate import (
+    from streams.parsers.validate import (
         EARLIEST_EVENT_TIME,
         MAX_ABS_VRATE_FPM,
         MAX_ALT_FT,
@@ -120,7 +120,7 @@ def fast_position(item: Any, now: float) -> Position | None:
 
 def position_from_doc(item: Any, now: float) -> Position:
     """A position.v1 object through every gate; raises ``Invalid`` with a reason."""
-    from streams.sources.validate import Invalid, Reason, make_position, normalise_icao24
+    from streams.parsers.validate import Invalid, Reason, make_position, normalise_icao24
 
     if not isinstance(item, dict):
         raise Invalid(Reason.WRONG_TYPE, f"position is {type(item).__name__}, not an object")
@@ -173,7 +173,7 @@ def decode_position_batch(value: bytes, now: float, source: str = "") -> tuple[P
 
 def _decode_items(items: Sequence[Any], now: float, source: str) -> tuple[list[Position], list[DeadLetter]]:
     """position.v1 objects: the canonical fast path, else every gate (a refusal is a dead letter)."""
-    from streams.sources.validate import Invalid
+    from streams.parsers.validate import Invalid
 
     positions: list[Position] = []
     dead: list[DeadLetter] = []
@@ -209,7 +209,7 @@ class _BadRecord(Exception):
 @functools.cache
 def _bounds() -> dict[str, tuple[float, float, bool]]:
     """(low, high, nullable) of each numeric field: the same limits as the gates."""
-    from streams.sources import validate as v
+    from streams.parsers import validate as v
 
     return {
         "lat": (-90.0, 90.0, False),
@@ -230,7 +230,7 @@ _TRACK_ROW = _NUMERIC.index("track_deg")
 def _numeric_bounds() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """(low, high, nullable) per row of ``_NUMERIC``, as fresh arrays; event time's high
     bound (now + the future tolerance) is the caller's to fill in."""
-    from streams.sources.validate import EARLIEST_EVENT_TIME
+    from streams.parsers.validate import EARLIEST_EVENT_TIME
 
     b = _bounds()
     lo = np.array([EARLIEST_EVENT_TIME, *(b[n][0] for n in _NUMERIC[1:])])
@@ -313,7 +313,7 @@ def _hashable(x: Any) -> bool:
 
 
 def _decode_v2(doc: dict[str, Any], now: float, source: str) -> tuple[PositionColumns, list[DeadLetter]]:
-    from streams.sources.validate import MAX_FUTURE_S
+    from streams.parsers.validate import MAX_FUTURE_S
 
     icao = doc.get("icao24")
     if not isinstance(icao, list):

@@ -1,7 +1,7 @@
 """Positions as columns: the form a batch has between the wire and the track engine.
 
 This module owns :class:`PositionColumns`, one numpy array per field of
-:class:`~streams.records.Position` (NaN for an unknown number, -1 for an unknown
+:class:`~streams.messages.Position` (NaN for an unknown number, -1 for an unknown
 ``on_ground``, None for a missing string; a callsign is None or trimmed and non-empty, as
 validation leaves it, so the engine tests it as a column), and its conversions to and from
 lists of positions. The worker decodes ``position-batch.v2`` records straight into columns and the
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streams.records import Position
+from streams.messages import Position
 
 F64 = npt.NDArray[np.float64]
 OBJ = npt.NDArray[np.object_]

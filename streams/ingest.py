@@ -1,8 +1,8 @@
 """Ingest and replay: from a feed (file, stdin, TCP receiver, HTTP poll) to an output.
 
 This module owns the loop shared by ``skyfence ingest``, ``skyfence replay`` and
-``skyfence analyze``: read chunks from a feed (``streams.feeds``), parse them with the
-pure parsers (``streams.sources``), optionally pace them by event time, and hand
+``skyfence analyze``: read chunks from a feed (``streams.readers``), parse them with the
+pure parsers (``streams.parsers``), optionally pace them by event time, and hand
 positions and dead letters to an ``Output`` (Kafka, stdout, or the in-process engine).
 Nothing is dropped: every input ends as a position, a dead letter, or a counted skip.
 """
@@ -22,7 +22,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from streams.codec import POSITION_BATCH_SCHEMA, POSITION_BATCH_V1, decode_position_batch
-from streams.records import DeadLetter, ParseResult, Position
+from streams.messages import DeadLetter, ParseResult, Position
 
 RECORD_FORMAT = "record"
 RECORD_SCHEMA = "record.v1"
@@ -187,7 +187,7 @@ class _Decoder(Protocol):
 class _ParserDecoder:
     def __init__(self, fmt: str, *, source: str, receiver: str | None, max_message_bytes: int | None,
                  reference: tuple[float, float] | None = None) -> None:
-        from streams.sources import make_parser
+        from streams.parsers import make_parser
 
         kwargs: dict[str, Any] = {"source": source, "receiver": receiver}
         if reference is not None:

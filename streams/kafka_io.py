@@ -32,7 +32,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from streams.codec import encode_position_batch, raw_record
-from streams.records import DeadLetter, Position
+from streams.messages import DeadLetter, Position
 from streams.settings import Settings, SettingsError
 from streams.topics import ALL_TOPICS, DEADLETTER, POSITIONS, RAW, partition_for
 

@@ -66,8 +66,8 @@ async def collect_file_updates(
     """Track updates and positions of ``(path, format)`` files through one engine, as ``analyze --close``.
 
     ``behaviour``, when given, receives the run's ``alerts`` (every schema) and its mission ``ledger``."""
-    from streams.feeds import open_feed
     from streams.ingest import run
+    from streams.readers import open_feed
 
     out, updates, points = _updates_output(engine, partitions)
     for path, fmt in files:

@@ -1,6 +1,6 @@
 """The long-running client commands: ingest, replay and record, with progress display.
 
-This module owns the glue between a command line, a feed (``streams.feeds``), the
+This module owns the glue between a command line, a feed (``streams.readers``), the
 ingest loop (``streams.ingest``) and Kafka (``streams.kafka_io``): choosing the
 output, the receiver id, pacing and time windows, and printing a progress line with
 records, simulated time and rate on long runs.
@@ -62,7 +62,7 @@ def parse_speed(text: str) -> float | None:
 
 def sniff_format(path: Path) -> str:
     """Guess a file's format from its first bytes (gzip is looked through)."""
-    from streams.sources import detect_format
+    from streams.parsers import detect_format
 
     with open(path, "rb") as f:
         head = f.read(4096)
@@ -250,7 +250,7 @@ def _merge(total: IngestStats, s: IngestStats) -> None:
 
 
 def _check_format(fmt: str) -> None:
-    from streams.sources import FORMATS
+    from streams.parsers import FORMATS
 
     if fmt != RECORD_FORMAT and fmt not in FORMATS:
         raise SettingsError(f"unknown format {fmt!r}; one of: {', '.join([*sorted(FORMATS), RECORD_FORMAT])}")
@@ -276,7 +276,7 @@ def _receiver_id(source: str) -> str:
 
 
 def _chunks(source: str, fmt: str, settings: Settings, args: argparse.Namespace) -> AsyncIterator[bytes]:
-    from streams.feeds import open_feed
+    from streams.readers import open_feed
 
     kwargs: dict[str, Any] = {}
     if getattr(args, "interval", None):

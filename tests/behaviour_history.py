@@ -127,7 +127,7 @@ def write(path: Path, records: Sequence[dict[str, Any]]) -> Path:
 
 
 def position_rows(positions: Sequence[Any]) -> list[dict[str, Any]]:
-    """streams.records.Position objects back as traffic-json rows (what a recording holds)."""
+    """streams.messages.Position objects back as traffic-json rows (what a recording holds)."""
     out = []
     for p in sorted(positions, key=lambda p: (p.event_time, p.icao24)):
         out.append({"timestamp": int(round(p.event_time * 1000.0)), "icao24": p.icao24, "latitude": p.lat,

@@ -19,8 +19,8 @@ from streams.codec import (
     fast_position,
     position_from_doc,
 )
-from streams.sources import parse_bytes
-from streams.sources.validate import Invalid
+from streams.parsers import parse_bytes
+from streams.parsers.validate import Invalid
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit

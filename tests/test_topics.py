@@ -12,7 +12,7 @@ from referencing import Registry, Resource
 
 from streams.codec import decode_position_batch, encode_position_batch, encode_position_batch_v1, raw_record
 from streams.ingest import record_line
-from streams.records import Position
+from streams.messages import Position
 from streams.settings import Settings
 from streams.topics import ALL_TOPICS, SCHEMA_DIR, murmur2, partition_for
 

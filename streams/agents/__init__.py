@@ -20,8 +20,8 @@ import orjson
 from faust.types import TP
 
 from streams.app import Topics
+from streams.messages import DeadLetter
 from streams.metrics import Metrics
-from streams.records import DeadLetter
 from streams.settings import Settings
 
 if TYPE_CHECKING:  # typing only: importing the engine at run time compiles numba

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from streams.records import DeadLetter
+from streams.messages import DeadLetter
 
 # 500 alerts or 10 ms: one Redis round-trip per batch, and at most 10 ms of the 250 ms p99 budget.
 SINK_BATCH = 500

@@ -18,7 +18,7 @@ from typing import Any
 import faust
 import orjson
 
-from streams.records import DeadLetter
+from streams.messages import DeadLetter
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -28,8 +28,8 @@ from streams.codec import BATCH_FORMAT, decode_position_batch, right_sized
 from streams.columns import PositionColumns
 from streams.core.stages import encode_coverage_batch, encode_mission
 from streams.core.stream import DEAD_LETTER_REJECTIONS, TrackStream
-from streams.records import DeadLetter
-from streams.sources.base import OVERSIZE_RAW_PREFIX
+from streams.messages import DeadLetter
+from streams.parsers.base import OVERSIZE_RAW_PREFIX
 
 if TYPE_CHECKING:  # typing only: importing the engine at run time compiles numba
     from streams.core.engine import Engine

@@ -2,7 +2,7 @@
 track updates, alerts and rejections out.
 
 This module owns batch orchestration: it takes a batch as columns
-(:class:`~streams.columns.PositionColumns`, or a list of :class:`~streams.records.Position`
+(:class:`~streams.columns.PositionColumns`, or a list of :class:`~streams.messages.Position`
 that it turns into columns), holds positions in an event-time reorder buffer
 (:mod:`streams.core.reorder`), runs the gate kernel, scores every accepted position of the
 batch with ONE call to :meth:`Geofence.score`, runs the track/alert kernel, and builds the
@@ -39,7 +39,7 @@ from streams.core.reorder import Pending, ReorderBuffer
 from streams.core.rules import RuleSet, judge, judge_facts
 from streams.core.rules import apply as apply_rules
 from streams.core.snapshot import StateCodec
-from streams.records import Position
+from streams.messages import Position
 
 TRACK_SCHEMA = "track.v1"
 

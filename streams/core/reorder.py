@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from streams.columns import PositionColumns
 from streams.core import kernels as K
-from streams.records import Position
+from streams.messages import Position
 
 F64 = npt.NDArray[np.float64]
 

@@ -30,7 +30,7 @@ import orjson
 from streams.columns import PositionColumns
 from streams.core import kernels as K
 from streams.core.reorder import Pending
-from streams.records import Position
+from streams.messages import Position
 
 if TYPE_CHECKING:
     from streams.core.engine import Engine

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from streams.columns import PositionColumns
-from streams.records import DeadLetter
+from streams.messages import DeadLetter
 from streams.topics import partition_for
 
 if TYPE_CHECKING:  # typing only: importing the engine at run time compiles numba

@@ -9,8 +9,8 @@ import pytest
 
 from streams.core.classify import Classifier
 from streams.core.places import Places
-from streams.records import Position
-from streams.sources import parse_bytes
+from streams.messages import Position
+from streams.parsers import parse_bytes
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CORE_DATA = Path(__file__).resolve().parent / "data"

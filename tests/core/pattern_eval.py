@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from streams.core.patterns import SAMPLE_INTERVAL_S, PatternDetector, PatternEvent, sample_mask
-from streams.records import Position
-from streams.sources import parse_bytes
+from streams.messages import Position
+from streams.parsers import parse_bytes
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "patterns"
 __all__ = ["SAMPLE_INTERVAL_S", "evaluate", "labels", "load", "patterns", "run"]

@@ -52,8 +52,8 @@ from streams.core.coverage import (
 )
 from streams.core.places import Places, destination, haversine_m, initial_bearing_deg
 from streams.geo import Geofence
-from streams.records import Position
-from streams.sources import parse_bytes
+from streams.messages import Position
+from streams.parsers import parse_bytes
 
 pytestmark = pytest.mark.unit
 

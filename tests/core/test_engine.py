@@ -415,7 +415,7 @@ def test_outputs_validate_against_schemas(make, dal1812, boe004, classifier, geo
 def test_reorder_buffer_gives_back_a_burst(make):
     """A catch-up buffers 100,000 first positions at once; once they are released the buffer's
     capacity goes back to a few thousand rows instead of staying at the burst's size."""
-    from streams.records import Position
+    from streams.messages import Position
 
     e = make(reorder_tolerance_s=2.0)
     t0 = 1_750_000_000.0

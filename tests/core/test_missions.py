@@ -39,8 +39,8 @@ from streams.core.missions import (
     headline,
     poisson_tail,
 )
-from streams.records import Position
-from streams.sources import parse_bytes
+from streams.messages import Position
+from streams.parsers import parse_bytes
 
 from .conftest import DATA
 

@@ -14,7 +14,7 @@ import pytest
 from streams.columns import PositionColumns
 from streams.core.reorder import Pending, ReorderBuffer
 from streams.core.snapshot import A_NAMES, T_NAMES, _dec, _enc, _json_row, layout_signature
-from streams.records import Position
+from streams.messages import Position
 
 pytestmark = pytest.mark.unit
 

@@ -19,7 +19,7 @@ from streams.columns import PositionColumns
 from streams.core.config import EngineConfig
 from streams.core.engine import Engine
 from streams.core.stream import DEAD_LETTER_REJECTIONS, TrackStream
-from streams.records import Position
+from streams.messages import Position
 from streams.topics import partition_for
 
 pytestmark = pytest.mark.unit

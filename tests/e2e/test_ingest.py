@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from streams.codec import decode_position_batch
-from streams.records import Position
+from streams.messages import Position
+from streams.parsers import parse_bytes
 from streams.settings import Settings, child_env
-from streams.sources import parse_bytes
 from streams.topics import DEADLETTER, POSITIONS, RAW, partition_for
 from tests.kafka_helpers import read_topic
 from tests.paths import REPO_ROOT

@@ -23,8 +23,8 @@ from streams.agents.track import DEAD_LETTER_REJECTIONS
 from streams.analyze import analyze_file
 from streams.codec import encode_position_batch
 from streams.kafka_io import ensure_topics, make_producer
+from streams.parsers import make_parser
 from streams.settings import Settings
-from streams.sources import make_parser
 from streams.topics import DEADLETTER, POSITIONS, partition_for
 from streams.wiring import build_engine
 from tests.e2e.test_pipeline import analyze, redis_alerts, skyfence

@@ -15,7 +15,7 @@ import pytest
 
 from streams.geo import kernels as K
 from streams.geo.fence import DEFAULT_CPA_TOL_M, Geofence, Scores
-from streams.sources import parse_bytes
+from streams.parsers import parse_bytes
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.security
 
 PACKAGE = REPO_ROOT / "streams"
 # rs1090's Rust core hands back pickled plain data; _rs1090.py loads it with an unpickler
-# that refuses every global (tests/sources/test_rs1090_safety.py attacks it). Nothing else may.
+# that refuses every global (tests/parsers/test_rs1090_safety.py attacks it). Nothing else may.
 PICKLE_ALLOWED = {PACKAGE / "sources" / "_rs1090.py"}
 
 DANGEROUS = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streams.records import Position
-from streams.sources import make_parser
-from streams.sources.modes import TICKS_PER_S, Frame, ModeSDecoder
+from streams.messages import Position
+from streams.parsers import make_parser
+from streams.parsers.modes import TICKS_PER_S, Frame, ModeSDecoder
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ import pytest
 from pyModeS import decode as pms_decode
 from pyModeS.position import airborne_position_pair, airborne_position_with_ref
 
-from streams.records import Position
-from streams.sources.modes import (
+from streams.messages import Position
+from streams.parsers.modes import (
     MLAT_MAGIC_TICKS,
     TICKS_PER_S,
     Frame,
@@ -17,7 +17,7 @@ from streams.sources.modes import (
     TickClock,
     crc_remainder,
 )
-from streams.sources.validate import Invalid, Skip
+from streams.parsers.validate import Invalid, Skip
 
 pytestmark = pytest.mark.unit
 
@@ -249,7 +249,7 @@ def test_local_decoding_wraps_at_the_antimeridian(rs1090_rows) -> None:
     our layer wraps them instead of refusing a real position over the Pacific."""
     from rs1090 import _rust
 
-    from streams.sources._rs1090 import cpr_local, loads_plain
+    from streams.parsers._rs1090 import cpr_local, loads_plain
 
     frame = next(r["frame"] for r in rs1090_rows if r.get("bds") == "05")
     lat = next(r["latitude"] for r in rs1090_rows if r.get("bds") == "05")

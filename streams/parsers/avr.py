@@ -1,6 +1,6 @@
 """AVR text frames (dump1090/readsb port 30002 and its timestamped variants).
 
-This module owns the AVR line grammar; decoding is :class:`~streams.sources.modes.ModeSDecoder`'s.
+This module owns the AVR line grammar; decoding is :class:`~streams.parsers.modes.ModeSDecoder`'s.
 Accepted lines (case-insensitive hex, ``;`` terminator optional):
 
 * ``*<hex>;``                      plain frame; event time = parser clock ``now()``
@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from streams.records import ParseResult
-from streams.sources.base import OVERSIZE_RAW_PREFIX, LineParser
-from streams.sources.modes import Frame, ModeSDecoder, Outcome, TickClock
-from streams.sources.validate import Invalid, Reason, Skip
+from streams.messages import ParseResult
+from streams.parsers.base import OVERSIZE_RAW_PREFIX, LineParser
+from streams.parsers.modes import Frame, ModeSDecoder, Outcome, TickClock
+from streams.parsers.validate import Invalid, Reason, Skip
 
 _HEXRE = re.compile(rb"[0-9A-Fa-f]*")
 

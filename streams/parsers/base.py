@@ -3,7 +3,7 @@
 This module owns :class:`BaseParser` (dead-letter/skip/accept accounting and the
 per-format counters), :class:`LineParser` (newline framing with partial lines carried
 across chunks, oversize protection) and :class:`DocumentParser` (one JSON document per
-``flush()``). Parsers do no I/O: bytes in, :class:`~streams.records.ParseResult` out.
+``flush()``). Parsers do no I/O: bytes in, :class:`~streams.messages.ParseResult` out.
 
 Accounting invariant, checked by the property tests: for every ``ParseResult`` a parser
 returns, ``messages == len(positions) + len(dead_letters) + skipped``. Blank lines and
@@ -20,8 +20,8 @@ from typing import ClassVar, TypeAlias
 
 import orjson
 
-from streams.records import DeadLetter, ParseResult, Position
-from streams.sources.validate import Invalid, Reason, Skip
+from streams.messages import DeadLetter, ParseResult, Position
+from streams.parsers.validate import Invalid, Reason, Skip
 
 # A dead letter keeps at most this much of its input: the dead-letter topic must stay
 # under Kafka's default 1 MiB message limit even for a refused 50 MiB document, and
@@ -234,7 +234,7 @@ class DocumentParser(BaseParser):
 
     ``feed`` only buffers; ``flush`` parses everything buffered as ONE document and
     resets. Readers call ``flush`` at the end of each document: end of file, or after
-    each HTTP response (see :func:`streams.feeds.parse_feed`). A document larger than
+    each HTTP response (see :func:`streams.readers.parse_feed`). A document larger than
     ``max_message_bytes`` is refused as ``oversize`` at flush without being parsed.
     """
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from streams.sources.validate import (
+from streams.parsers.validate import (
     EARLIEST_EVENT_TIME,
     MAX_FUTURE_S,
     REASONS,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from streams.sources import parse_bytes
+from streams.parsers import parse_bytes
 
 pytestmark = pytest.mark.unit
 

@@ -6,10 +6,10 @@ import jsonschema
 import orjson
 import pytest
 
-from streams.records import Position
-from streams.sources import FORMATS, parse_bytes
-from streams.sources.validate import REASONS
-from tests.sources._constructed import aircraft_json_polls, opensky_states, readsb_jsonl
+from streams.messages import Position
+from streams.parsers import FORMATS, parse_bytes
+from streams.parsers.validate import REASONS
+from tests.parsers._constructed import aircraft_json_polls, opensky_states, readsb_jsonl
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ validated hex of 14 or 28 digits, and :func:`decode_many` still isolates a panic
 frame that caused it.
 
 Decoding state: rs1090 pairs even/odd CPR frames only inside one vectorised call and
-keeps nothing between calls, so CPR state lives in :mod:`streams.sources.modes`; this
+keeps nothing between calls, so CPR state lives in :mod:`streams.parsers.modes`; this
 module offers the two stateless primitives it needs: a global decode of one even/odd
 pair and a local decode against a reference position.
 """

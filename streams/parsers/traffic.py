@@ -18,9 +18,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from streams.records import ParseResult, Position
-from streams.sources.base import DocumentParser, dumps_entry
-from streams.sources.validate import Invalid, Reason, Skip, as_number, make_position, normalise_icao24
+from streams.messages import ParseResult, Position
+from streams.parsers.base import DocumentParser, dumps_entry
+from streams.parsers.validate import Invalid, Reason, Skip, as_number, make_position, normalise_icao24
 
 _SOURCES = {"adsb": "adsb", "mlat": "mlat", "tisb": "tisb"}
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from streams.sources import make_parser, parse_bytes
-from tests.sources._constructed import opensky_states, trace_states
+from streams.parsers import make_parser, parse_bytes
+from tests.parsers._constructed import opensky_states, trace_states
 
 pytestmark = pytest.mark.unit
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from pyModeS import decode as pms_decode
 from pyModeS.position import airborne_position_pair
 
-from streams.sources import make_parser
-from streams.sources.beast import BeastFrame, split_frames
-from streams.sources.modes import MLAT_MAGIC_TICKS
+from streams.parsers import make_parser
+from streams.parsers.beast import BeastFrame, split_frames
+from streams.parsers.modes import MLAT_MAGIC_TICKS
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ import pickletools
 import pytest
 from rs1090 import _rust
 
-from streams.sources._rs1090 import PlainDataUnpickler, decode_many, decode_one, loads_plain
+from streams.parsers._rs1090 import PlainDataUnpickler, decode_many, decode_one, loads_plain
 
 pytestmark = pytest.mark.unit
 

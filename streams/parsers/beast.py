@@ -1,6 +1,6 @@
 """Beast binary frames (dump1090/readsb port 30005) to positions.
 
-This module owns the Beast framer; decoding is :class:`~streams.sources.modes.ModeSDecoder`'s.
+This module owns the Beast framer; decoding is :class:`~streams.parsers.modes.ModeSDecoder`'s.
 A frame is ``0x1a``, a type byte, then (after unescaping) a 6-byte big-endian 12 MHz
 timestamp, a 1-byte signal level and the message: type ``'1'`` Mode A/C (2 bytes),
 ``'2'`` Mode S short (7), ``'3'`` Mode S long (14). Inside a frame every ``0x1a`` byte is
@@ -17,7 +17,7 @@ What counts as what:
 * Mode A/C frames: skipped (``mode_ac``); they carry no address;
 * the signal level is parsed but not carried: the position record has no field for it.
 
-Timestamps go through :class:`~streams.sources.modes.TickClock`; mlat-client's magic
+Timestamps go through :class:`~streams.parsers.modes.TickClock`; mlat-client's magic
 timestamp marks a frame as an MLAT result (position source ``mlat``).
 """
 
@@ -26,10 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from streams.records import ParseResult
-from streams.sources.base import BaseParser
-from streams.sources.modes import MLAT_MAGIC_TICKS, Frame, ModeSDecoder, Outcome, TickClock
-from streams.sources.validate import Invalid, Reason, Skip
+from streams.messages import ParseResult
+from streams.parsers.base import BaseParser
+from streams.parsers.modes import MLAT_MAGIC_TICKS, Frame, ModeSDecoder, Outcome, TickClock
+from streams.parsers.validate import Invalid, Reason, Skip
 
 ESC = 0x1A
 # Unescaped payload length (timestamp 6 + signal 1 + message) per frame type.

@@ -22,10 +22,10 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 
-from streams.records import DeadLetter, ParseResult, Position
-from streams.sources.base import LineParser
-from streams.sources.state import AircraftMemory
-from streams.sources.validate import (
+from streams.messages import DeadLetter, ParseResult, Position
+from streams.parsers.base import LineParser
+from streams.parsers.state import AircraftMemory
+from streams.parsers.validate import (
     Invalid,
     Reason,
     Skip,

@@ -10,7 +10,7 @@ frame, in arrival order:
    is done here for all three. Failures are dead letters: ``bad_length``,
    ``unsupported_df``, ``bad_crc``. No bit-error correction is attempted.
 2. Field decoding by rs1090 (MIT), one vectorised call per chunk, loaded with the
-   plain-data unpickler of :mod:`streams.sources._rs1090`.
+   plain-data unpickler of :mod:`streams.parsers._rs1090`.
 3. Our per-aircraft state, because rs1090 keeps none between calls:
 
    * airborne positions (BDS 0,5): *global* decoding from the latest even/odd pair
@@ -42,10 +42,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from streams.records import Position
-from streams.sources import _rs1090
-from streams.sources.state import AircraftMemory
-from streams.sources.validate import (
+from streams.messages import Position
+from streams.parsers import _rs1090
+from streams.parsers.state import AircraftMemory
+from streams.parsers.validate import (
     Invalid,
     Reason,
     Skip,

@@ -6,9 +6,9 @@ import calendar
 
 import pytest
 
-from streams.records import DeadLetter, Position
-from streams.sources import make_parser
-from streams.sources.sbs import SbsParser, parse_sbs_line
+from streams.messages import DeadLetter, Position
+from streams.parsers import make_parser
+from streams.parsers.sbs import SbsParser, parse_sbs_line
 
 pytestmark = pytest.mark.unit
 

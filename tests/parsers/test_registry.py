@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.sources import DOCUMENT_FORMATS, FORMATS, detect_format, make_parser
-from tests.sources._constructed import aircraft_json_polls, opensky_states, readsb_jsonl
+from streams.parsers import DOCUMENT_FORMATS, FORMATS, detect_format, make_parser
+from tests.parsers._constructed import aircraft_json_polls, opensky_states, readsb_jsonl
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.sources._constructed import load_trace
+from tests.parsers._constructed import load_trace
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from streams.sources import make_parser, parse_bytes
-from tests.sources._constructed import aircraft_json_polls, readsb_jsonl, trace_states
+from streams.parsers import make_parser, parse_bytes
+from tests.parsers._constructed import aircraft_json_polls, readsb_jsonl, trace_states
 
 pytestmark = pytest.mark.unit
 

@@ -16,9 +16,9 @@ from email.utils import format_datetime
 import pytest
 from aiohttp import web
 
-from streams.feeds import backoff_delay, open_feed, parse_feed, retry_after_s
-from streams.sources import parse_bytes
-from tests.sources._constructed import aircraft_json_polls, opensky_states
+from streams.parsers import parse_bytes
+from streams.readers import backoff_delay, open_feed, parse_feed, retry_after_s
+from tests.parsers._constructed import aircraft_json_polls, opensky_states
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +35,7 @@ class SleepRecorder:
 
 
 async def _collect(source, fmt, **kw):
-    from streams.sources import make_parser
+    from streams.parsers import make_parser
 
     parser = make_parser(fmt, now=lambda: NOW, source=source, **kw.pop("parser_kw", {}))
     results = [r async for r in parse_feed(source, fmt=fmt, parser=parser, **kw)]

@@ -1,7 +1,7 @@
 """Readers: where input bytes come from (files, stdin, receivers, HTTP APIs).
 
 This module owns the I/O side of ingestion and nothing else: it yields byte chunks in
-arrival order and never parses them (parsers live in :mod:`streams.sources`).
+arrival order and never parses them (parsers live in :mod:`streams.parsers`).
 
 Sources accepted by :func:`open_feed`:
 
@@ -20,7 +20,7 @@ Document boundaries: an EMPTY chunk ``b""`` is yielded at the end of every docum
 (end of file, end of each HTTP response, end of each TCP connection). Call the parser's
 ``flush()`` there: document formats parse on flush, and line/frame formats dead-letter a
 partial line or frame left by a dropped connection. :func:`parse_feed` does exactly
-this and yields :class:`~streams.records.ParseResult` objects.
+this and yields :class:`~streams.messages.ParseResult` objects.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import BinaryIO
 
-from streams.records import ParseResult
-from streams.sources import DOCUMENT_FORMATS, Parser, make_parser
+from streams.messages import ParseResult
+from streams.parsers import DOCUMENT_FORMATS, Parser, make_parser
 
 log = logging.getLogger("skyfence.feeds")
 
@@ -254,7 +254,7 @@ async def _http_chunks(
     max_body_bytes: int,
     sleep: Sleep,
 ) -> AsyncIterator[bytes]:
-    import aiohttp  # only HTTP sources need it; keeps `import streams.feeds` light
+    import aiohttp  # only HTTP sources need it; keeps `import streams.readers` light
 
     params: dict[str, str] = {}
     if bbox is not None:
@@ -322,7 +322,7 @@ def open_feed(
 ) -> AsyncIterator[bytes]:
     """Async iterator of byte chunks from ``source``; ``b""`` marks a document's end.
 
-    ``fmt`` is the input format (a key of ``streams.sources.FORMATS``); ``bbox`` is
+    ``fmt`` is the input format (a key of ``streams.parsers.FORMATS``); ``bbox`` is
     ``(lamin, lomin, lamax, lomax)`` for OpenSky; ``headers`` go with every HTTP request
     (e.g. an OpenSky bearer token). ``max_retries`` (TCP: consecutive failed
     connections, a connection that delivered data and then dropped counting as the first;

@@ -4,8 +4,8 @@ This module owns the list of dead-letter reasons and skip reasons (stable snake_
 codes that counters and the dead-letter topic are keyed by), the gates every field must
 pass (address, coordinates, altitude, speed, track, vertical rate, time, callsign,
 squawk), and :func:`make_position`, the only way a parser builds a
-:class:`~streams.records.Position`. A failing gate raises :class:`Invalid`; the parser
-turns that into a :class:`~streams.records.DeadLetter` carrying the raw input.
+:class:`~streams.messages.Position`. A failing gate raises :class:`Invalid`; the parser
+turns that into a :class:`~streams.messages.DeadLetter` carrying the raw input.
 
 Policy (the same for every format):
 
@@ -26,7 +26,7 @@ import math
 from enum import StrEnum
 from typing import Any
 
-from streams.records import POSITION_SOURCES, Position
+from streams.messages import POSITION_SOURCES, Position
 
 
 class Reason(StrEnum):

@@ -32,9 +32,9 @@ from typing import Any
 
 import orjson
 
-from streams.records import ParseResult, Position
-from streams.sources.base import DocumentParser, LineParser, dumps_entry, json_error_reason
-from streams.sources.validate import (
+from streams.messages import ParseResult, Position
+from streams.parsers.base import DocumentParser, LineParser, dumps_entry, json_error_reason
+from streams.parsers.validate import (
     Invalid,
     Reason,
     Skip,

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.records import ParseResult
-from streams.sources import FORMATS, make_parser
-from streams.sources.modes import crc_remainder
-from streams.sources.validate import EARLIEST_EVENT_TIME, MAX_FUTURE_S
+from streams.messages import ParseResult
+from streams.parsers import FORMATS, make_parser
+from streams.parsers.modes import crc_remainder
+from streams.parsers.validate import EARLIEST_EVENT_TIME, MAX_FUTURE_S
 
 pytestmark = pytest.mark.unit
 

@@ -1,7 +1,7 @@
 """Input parsers: every feed format an analyst runs, to one stream of validated positions.
 
 This package owns parsing only: pure functions and plain stateful objects, bytes in,
-:class:`~streams.records.ParseResult` out, no I/O (readers live in :mod:`streams.feeds`).
+:class:`~streams.messages.ParseResult` out, no I/O (readers live in :mod:`streams.readers`).
 
 Registry and entry points:
 
@@ -18,22 +18,22 @@ Registry and entry points:
 * :func:`parse_bytes` runs a whole input through a fresh parser (tests, tools).
 
 Validation rules and the list of dead-letter/skip reasons live in
-:mod:`streams.sources.validate`.
+:mod:`streams.parsers.validate`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from streams.records import ParseResult
-from streams.sources.avr import AvrParser
-from streams.sources.base import BaseParser, Parser, ParserStats
-from streams.sources.beast import BeastParser
-from streams.sources.opensky import OpenSkyParser
-from streams.sources.readsb import ReadsbJsonlParser, ReadsbJsonParser, TraceParser
-from streams.sources.sbs import SbsParser
-from streams.sources.traffic import TrafficJsonParser
-from streams.sources.validate import REASONS, SKIP_REASONS, Reason, Skip
+from streams.messages import ParseResult
+from streams.parsers.avr import AvrParser
+from streams.parsers.base import BaseParser, Parser, ParserStats
+from streams.parsers.beast import BeastParser
+from streams.parsers.opensky import OpenSkyParser
+from streams.parsers.readsb import ReadsbJsonlParser, ReadsbJsonParser, TraceParser
+from streams.parsers.sbs import SbsParser
+from streams.parsers.traffic import TrafficJsonParser
+from streams.parsers.validate import REASONS, SKIP_REASONS, Reason, Skip
 
 FORMATS: dict[str, type[BaseParser]] = {
     "sbs": SbsParser,
