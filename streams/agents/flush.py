@@ -51,7 +51,12 @@ SendChangelog = Callable[[list[tuple[int, bytes, bytes | None]]], Awaitable[list
 
 
 def partition_scope(evs: Iterable[Any]) -> Callable[[int], AbstractContextManager[Any] | None]:
-    """Table writes for partition p under an event of p, as Faust's RocksDB store requires."""
+    """Table writes for partition p under an event of p, as Faust's RocksDB store requires.
+
+    The store files a write under the partition of the "current event", which it reads from
+    the private context variable ``faust.streams._current_event``; Faust sets it only while
+    an agent handles that event, and a flush writes for many partitions at once, so this
+    wrapper is the one place that sets it (a Faust upgrade that renames it fails here)."""
     from faust.streams import _current_event
 
     by_partition = {ev.message.partition: ev for ev in evs}
