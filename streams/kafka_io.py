@@ -5,7 +5,9 @@ This module owns the aiokafka clients used by ``ingest``, ``replay``, ``record``
 ``rewind``, the live map, ``stack status`` and the tests: their connection arguments (TLS/SASL,
 without importing Faust), creating the declared topics with their partition counts, publishing
 positions as per-partition batch records (see ``streams.topics`` for why batches), a topic's
-partitions for a consumer that assigns, the offsets at a moment in time, and the one reader
+partitions for a consumer that assigns, the offsets at a moment in time, the admin reads
+behind ``skyfence stack status`` and the worker's lag metric (topics, end offsets, group lag),
+setting a group's offsets for ``skyfence rewind``, and the one reader
 of whole topics outside Faust (:class:`TopicReader`: every partition, no consumer group, from
 a time or from some records before the end, up to a time, the end seen at start, an idle
 limit or a stop event), which ``report``, ``record`` and the live map share; ``rewind`` uses
@@ -21,7 +23,7 @@ import ssl
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -481,3 +483,140 @@ class Publisher:
             await asyncio.wait(self._pending)
             done, self._pending = self._pending, []
             self._raise_failed(done)
+
+
+# --- admin: what the broker holds, consumer lag, rewinding a group ------------------------------
+@dataclass
+class TopicInfo:
+    name: str
+    partitions: int
+    end_offsets: dict[int, int]
+
+
+@dataclass
+class GroupLag:
+    group: str
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.lag.values())
+
+
+async def broker_overview(settings: Settings, prefix: str | None = None) -> tuple[list[TopicInfo], list[GroupLag]]:
+    """Topics (of this deployment's prefix or app id) with partition counts and end offsets, and
+    every consumer group's committed-offset lag on them (``skyfence stack status``)."""
+    kw = client_kwargs(settings)
+    admin = AIOKafkaAdminClient(**kw, request_timeout_ms=5000)
+    await admin.start()
+    consumer = AIOKafkaConsumer(**kw, enable_auto_commit=False, request_timeout_ms=5000)
+    await consumer.start()
+    try:
+        pfx = settings.topic_prefix + "." if prefix is None else prefix
+        # one full metadata fetch: partitions_for_topic knows nothing of topics we did not subscribe to
+        cluster = await all_metadata(consumer)
+        names = sorted(t for t in cluster.topics() if t.startswith(pfx) or t.startswith(settings.app_id))
+        topics: list[TopicInfo] = []
+        tps: list[Any] = []
+        for name in names:
+            parts = sorted(cluster.partitions_for_topic(name) or ())
+            tps.extend(TopicPartition(name, p) for p in parts)
+        ends = await consumer.end_offsets(tps) if tps else {}
+        for name in names:
+            per = {tp.partition: off for tp, off in ends.items() if tp.topic == name}
+            topics.append(TopicInfo(name, len(per), per))
+        groups: list[GroupLag] = []
+        for group_id, _proto in await admin.list_consumer_groups():
+            offsets = await admin.list_consumer_group_offsets(group_id)
+            lag = GroupLag(group_id)
+            for tp, meta in offsets.items():
+                if tp in ends and meta.offset >= 0:
+                    lag.lag[(tp.topic, tp.partition)] = max(0, ends[tp] - meta.offset)
+            if lag.lag:
+                groups.append(lag)
+        return topics, groups
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+class GroupLagProbe:
+    """Committed-offset lag of one consumer group, per partition, with long-lived clients."""
+
+    def __init__(self, settings: Settings, group: str) -> None:
+        self.settings = settings
+        self.group = group
+        self._admin: Any = None
+        self._consumer: Any = None
+
+    async def lag(self) -> dict[tuple[str, int], int]:
+        if self._admin is None:
+            kw = client_kwargs(self.settings)
+            self._admin = AIOKafkaAdminClient(**kw, request_timeout_ms=5000)
+            await self._admin.start()
+            self._consumer = AIOKafkaConsumer(**kw, enable_auto_commit=False, request_timeout_ms=5000)
+            await self._consumer.start()
+        offsets = await self._admin.list_consumer_group_offsets(self.group)
+        tps = [tp for tp, meta in offsets.items() if meta.offset >= 0]
+        ends = await self._consumer.end_offsets(tps) if tps else {}
+        return {(tp.topic, tp.partition): max(0, ends[tp] - offsets[tp].offset) for tp in tps if tp in ends}
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+        self._admin = self._consumer = None
+
+
+# ``skyfence rewind``: replay from Kafka itself, by time.
+#
+# rewind_group sets a consumer group's committed offsets on the positions topic
+# to the first record at or after a time (Kafka's offsets-for-times), so a worker started
+# with that group (``SKYFENCE_APP_ID``) re-runs the pipeline from then: "re-run the
+# afternoon". The group must not have live members; a fresh app id is the clean way,
+# because the worker's per-aircraft state table (its changelog is named after the app id)
+# then starts empty instead of carrying state from the future. Alert ids are derived
+# from event time, so alerts the re-run reproduces de-duplicate in Redis.
+#
+# The group's offsets on the alerts topic are set to its end: the Redis sink agent (same
+# group) has already delivered the alerts of before, and only the re-run's alerts should
+# flow to Redis from the rewound group.
+async def rewind_group(settings: Settings, group: str, t_from: float) -> dict[int, int]:
+    """Commit, for ``group``, the offset of the first positions record at or after ``t_from`` (Kafka
+    record timestamp, i.e. ingest time) on every partition (the end offset where nothing is that
+    late), and the end offsets of the alerts topic. Returns positions partition -> offset."""
+    from aiokafka.errors import KafkaError
+    from aiokafka.structs import OffsetAndMetadata
+
+    from streams.topics import ALERTS
+
+    # the start-offset step of kafka_io.TopicReader, on a probe consumer that reads no records
+    probe = AIOKafkaConsumer(**client_kwargs(settings), group_id=None, enable_auto_commit=False)
+    await probe.start()
+    try:
+        tps = await find_partitions(probe, settings, [POSITIONS.name(settings)])
+        offsets = await From.time(t_from).offsets(probe, tps)
+        alert_tps = await find_partitions(probe, settings, [ALERTS.name(settings)], missing_ok=True)
+        alert_ends = await From.end().offsets(probe, alert_tps)
+    finally:
+        await probe.stop()
+    # Committing with an assigned (not subscribed) consumer of the group writes the offsets
+    # without joining the group, so it cannot steal partitions; the broker refuses it while the
+    # group has live members (generation mismatch), which is the safety check we want.
+    committer = AIOKafkaConsumer(**client_kwargs(settings), group_id=group, enable_auto_commit=False)
+    await committer.start()
+    try:
+        committer.assign([*tps, *alert_tps])
+        commit: dict[Any, OffsetAndMetadata] = {tp: OffsetAndMetadata(off, "")
+                                                for tp, off in [*offsets.items(), *alert_ends.items()]}
+        try:
+            await committer.commit(commit)
+        except KafkaError as exc:
+            raise SettingsError(
+                f"could not set offsets of consumer group {group!r} ({type(exc).__name__}); stop its workers "
+                "first, or rewind a fresh group with --app-id"
+            ) from None
+    finally:
+        await committer.stop()
+    return {tp.partition: off for tp, off in offsets.items()}

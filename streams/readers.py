@@ -16,6 +16,8 @@ Sources accepted by :func:`open_feed`:
   the reader waits ``Retry-After`` (seconds or HTTP date; OpenSky's
   ``X-Rate-Limit-Retry-After-Seconds`` too) before asking again; other failures back off.
 
+:func:`sniff_format` guesses a recorded file's format from its first bytes (gzip looked through).
+
 Document boundaries: an EMPTY chunk ``b""`` is yielded at the end of every document
 (end of file, end of each HTTP response, end of each TCP connection). Call the parser's
 ``flush()`` there: document formats parse on flush, and line/frame formats dead-letter a
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gzip
 import logging
 import random
 import sys
@@ -34,6 +37,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import suppress
+from pathlib import Path
 from typing import BinaryIO
 
 from streams.messages import ParseResult
@@ -402,3 +406,22 @@ async def parse_feed(
     result = p.flush()
     if result.messages:
         yield result
+
+
+def sniff_format(path: Path) -> str:
+    """Guess a file's format from its first bytes (gzip is looked through)."""
+    from streams.ingest import RECORD_FORMAT
+    from streams.parsers import detect_format
+    from streams.settings import SettingsError
+
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head[:2] == b"\x1f\x8b":
+        with gzip.open(path, "rb") as g:
+            head = g.read(4096)
+    if head.lstrip().startswith(b'{"schema":"record.v1"'):
+        return RECORD_FORMAT
+    fmt = detect_format(head)
+    if fmt is None:
+        raise SettingsError(f"cannot tell the format of {path}; give it with --format")
+    return fmt

@@ -644,7 +644,7 @@ def run_report(settings: Settings, files: Sequence[str], fmt: str | None, t_from
     """
     import asyncio
 
-    from streams.runners import sniff_format
+    from streams.readers import sniff_format
     from streams.settings import SettingsError
     from streams.wiring import build_engine, load_geofence
 

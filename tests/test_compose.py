@@ -44,7 +44,7 @@ def test_worker_is_scalable_and_replay_one_shot(compose: dict) -> None:
 def test_commands_are_real_subcommands(compose: dict, service: str) -> None:
     cmd = compose["services"][service]["command"]
     assert cmd[0] == "skyfence"
-    args = build_parser().parse_args(cmd[1:])
+    args = build_parser(cmd[1:]).parse_args(cmd[1:])
     assert callable(args.handler)
     for path in cmd[1:]:
         if path.startswith("/app/"):

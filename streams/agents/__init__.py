@@ -152,7 +152,7 @@ def _attach_web(app: faust.App, settings: Settings, metrics: Metrics, engine: En
 
 
 def _attach_lag_probe(app: faust.App, settings: Settings, metrics: Metrics) -> None:
-    from streams.status import GroupLagProbe
+    from streams.kafka_io import GroupLagProbe
 
     lag_probe = GroupLagProbe(settings, settings.app_id)
 

@@ -8,8 +8,6 @@ import sys
 from streams.cli.format import format_alert
 from streams.settings import Settings
 
-HELP = "read alerts from the Redis Stream as a consumer-group member"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow", action="store_true", help="keep waiting for new alerts")

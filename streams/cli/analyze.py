@@ -9,8 +9,6 @@ from streams.cli.common import policy_option
 from streams.cli.format import format_alert
 from streams.settings import Settings, SettingsError
 
-HELP = "run tracking, geofence and alerts on a file in one process (no broker)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file")
@@ -33,7 +31,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import orjson
 
     from streams.analyze import analyze_file
-    from streams.runners import sniff_format
+    from streams.readers import sniff_format
     from streams.wiring import build_engine, build_stages
 
     path = Path(args.file)

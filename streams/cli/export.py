@@ -7,8 +7,6 @@ from typing import Any
 
 from streams.settings import Settings
 
-HELP = "GeoJSON layers and a KML (Google Earth) of the missions in recorded files"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", help="recorded files (formats as for analyze)")
@@ -25,9 +23,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """GeoJSON layers and a KML of the missions (or aircraft) in recorded files."""
     from pathlib import Path
 
+    from streams.cli.format import parse_time
     from streams.geo.describe import zones_geojson
     from streams.report import run_report
-    from streams.runners import parse_time
     from streams.sinks.export import build_layers, write_export
 
     if args.all_aircraft:

@@ -8,8 +8,6 @@ from typing import Any
 
 from streams.settings import Settings, SettingsError
 
-HELP = "list the zones and fences; `fences check LAT LON` answers for a point"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", nargs="?", choices=("check",), default=None,

@@ -6,8 +6,6 @@ import argparse
 
 from streams.settings import Settings
 
-HELP = "feed a recorded file into Kafka, keeping its event-time spacing"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file")
@@ -27,6 +25,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from streams.runners import run_ingest
+    from streams.cli.ingest import run_ingest
 
     return asyncio.run(run_ingest(settings, args, replay=True))

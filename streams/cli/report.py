@@ -8,8 +8,6 @@ import sys
 from streams.cli.common import policy_option
 from streams.settings import Settings
 
-HELP = "mission report: per military track closest approach, entry, time in zones"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="*", help="recorded files (any ingest format); none: the live tracks topic")
@@ -27,8 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import orjson
 
+    from streams.cli.format import parse_time
     from streams.report import format_text, run_report
-    from streams.runners import parse_time
 
     report = run_report(settings, args.files, args.fmt, parse_time(args.t_from), parse_time(args.t_to),
                         args.png, args.json, all_aircraft=args.all_aircraft or settings.alert_policy == "all",

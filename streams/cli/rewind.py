@@ -6,8 +6,6 @@ import argparse
 
 from streams.settings import Settings
 
-HELP = "set a consumer group's positions offsets to a time (re-run from Kafka)"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="t_from", required=True, help="re-run from this time (ISO or epoch)")
@@ -18,8 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from streams.rewind import rewind_group
-    from streams.runners import iso, parse_time
+    from streams.cli.format import iso, parse_time
+    from streams.kafka_io import rewind_group
 
     t = parse_time(args.t_from)
     assert t is not None

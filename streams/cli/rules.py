@@ -6,8 +6,6 @@ import argparse
 
 from streams.settings import Settings, SettingsError
 
-HELP = "check an alert rules file; with a recording, which rules fire on its alerts"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("check",))
@@ -27,7 +25,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from streams.analyze import analyze_file
     from streams.core.rules import RulesError, judge, load_rules
-    from streams.runners import sniff_format
+    from streams.readers import sniff_format
     from streams.wiring import build_engine
 
     try:

@@ -6,8 +6,6 @@ import argparse
 
 from streams.settings import Settings
 
-HELP = "print every setting, its value (secrets masked) and meaning"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", action="store_true", help="print the README's configuration table")

@@ -7,8 +7,6 @@ import argparse
 from streams.cli.common import ensure_topics_or_explain, policy_option
 from streams.settings import Settings
 
-HELP = "run a Faust worker: parse, track, geofence, alert, sink to Redis"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--web-port", type=int, default=None, help="web server port (SKYFENCE_WEB_PORT)")

@@ -39,7 +39,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-# Package data through importlib.resources, as streams.demo and streams.stack read theirs.
+# Package data through importlib.resources, as streams.cli.demo and streams.stack read theirs.
 DATA_DIR = Path(str(resources.files("streams").joinpath("data")))
 ADDRESS_TABLE = DATA_DIR / "icao_address_allocations.json"
 AIRCRAFT_DB = DATA_DIR / "aircraft_db_dump1090_mutability_2018.csv.gz"

@@ -360,7 +360,7 @@ def test_watch_table_shows_pattern_column_and_headlines() -> None:
     """``skyfence watch`` renders over a LiveState: the pattern column and the behaviour headlines."""
     from rich.console import Console
 
-    from streams.watch import build_table
+    from streams.cli.watch import build_table
 
     state = LiveState()
     doc = track("ac671b", 19.4, -88.7, 1738704700.0)
