@@ -12,17 +12,48 @@ import gzip
 import logging
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
 
 from streams.parsers import parse_bytes
 from streams.readers import backoff_delay, open_feed, parse_feed, retry_after_s
-from tests.parsers._constructed import aircraft_json_polls, opensky_states
+from tests.parsers._constructed import aircraft_json_polls, load_trace, opensky_states
 
 pytestmark = pytest.mark.unit
 
 NOW = 1_800_000_000.0
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+# The recordings the readers serve (the parser tests' fixtures, tests/parsers/conftest.py).
+@pytest.fixture(scope="module")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="module")
+def beast_bytes() -> bytes:
+    return (DATA / "dump1090_sample.beast.bin").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def sbs_bytes() -> bytes:
+    return (DATA / "sbs1_msgs.txt").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def trace_bytes() -> bytes:
+    with gzip.open(DATA / "readsb_trace_full_ac671b.json.gz") as f:
+        return f.read()
+
+
+@pytest.fixture(scope="module")
+def trace_doc() -> dict[str, Any]:
+    return load_trace()
 
 
 class SleepRecorder:
