@@ -29,6 +29,7 @@ import orjson
 
 from streams.columns import PositionColumns
 from streams.core import kernels as K
+from streams.core.patterns import GATE_COLS
 from streams.core.reorder import Pending
 from streams.messages import Position
 
@@ -90,6 +91,10 @@ class StateCodec:
             "v": STATE_VERSION,
             "icao24": icao24,
             "track": track,
+            # The pattern detector's turn gate: GATE_COLS columns from T_GATE0, one named (gate0).
+            # Without them a restart from this form lost the gate, so its next turns were judged
+            # afresh (the binary form always kept them).
+            "gate": row[K.T_GATE0 : K.T_GATE0 + GATE_COLS],
             "time_in_zone_s": bins,
             "time_in_fence_s": fbins,
             "alert": zones,
@@ -168,6 +173,9 @@ class StateCodec:
         for c, name in T_NAMES.items():
             if name in state["track"]:
                 row[c] = _dec(state["track"][name])
+        gate = state.get("gate")  # absent in states written before it was kept
+        if isinstance(gate, list) and len(gate) == GATE_COLS:
+            row[K.T_GATE0 : K.T_GATE0 + GATE_COLS] = [_dec(v) for v in gate]
         for j, name in enumerate(e.zone_bin_names):
             row[K.T_ZT0 + j] = float(state.get("time_in_zone_s", {}).get(name, 0.0))
         for j, name in enumerate(e.fence_names):

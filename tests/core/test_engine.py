@@ -173,6 +173,8 @@ def test_restart_from_exported_state_continues_identically(make, dal1812, cut, f
     for icao, raw in saved.items():
         second.import_state_bytes(icao, raw)  # reads both forms
     assert {i: second.export_state(i) for i in second.aircraft()} == {i: first.export_state(i) for i in saved}
+    # every column of the rows, named or not (the pattern detector's turn gate too), in both forms
+    assert second.export_states_bytes(sorted(saved)) == first.export_states_bytes(sorted(saved))
     out.extend(run(second, dal1812[cut:], batch=10, advance=True, close=True))
     assert by_id(out.alerts) == by_id(whole.alerts)
 
