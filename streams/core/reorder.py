@@ -176,16 +176,33 @@ class ReorderBuffer:
         if self.size:
             self._kill(np.flatnonzero(self._alive[: self._n] & np.isin(self._buf.slot[: self._n], slots)))
 
-    def of_slot(self, s: int) -> list[int]:
-        """Buffer indices of slot ``s``'s pending rows, in arrival order (indexed once per
-        change of the buffer: a state flush asks for thousands of slots in a row)."""
+    def _index(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+        """(slots sorted, buffer indices in that order): built once per change of the buffer,
+        as a state flush asks for thousands of slots in a row."""
         if self._by_slot is None:
             idx = np.flatnonzero(self._alive[: self._n])
             order = idx[np.argsort(self._buf.slot[idx], kind="stable")]
             self._by_slot = (self._buf.slot[order], order)
-        sorted_slots, order = self._by_slot
+        return self._by_slot
+
+    def of_slot(self, s: int) -> list[int]:
+        """Buffer indices of slot ``s``'s pending rows, in arrival order."""
+        sorted_slots, order = self._index()
         lo, hi = np.searchsorted(sorted_slots, [s, s + 1])
         return order[lo:hi].tolist()
+
+    def of_slots(self, slots: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+        """:meth:`of_slot` for many slots at once (-1: none): every slot's rows concatenated in
+        the order of ``slots``, and where each slot's run ends. One gather instead of a
+        search per aircraft, which was a fifth of a state flush's cost at 25,000 aircraft."""
+        sorted_slots, order = self._index()
+        lo = np.searchsorted(sorted_slots, slots, side="left")
+        hi = np.searchsorted(sorted_slots, slots, side="right")
+        counts = hi - lo
+        ends = np.cumsum(counts)
+        # position k of the output takes order[lo[j] + (k - start of run j)] for its run j
+        shift = np.repeat(lo - (ends - counts), counts)
+        return order[np.arange(int(ends[-1]) if len(ends) else 0) + shift], ends
 
     def position(self, i: int) -> Position:
         return self._buf.cols.position(i)

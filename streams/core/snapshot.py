@@ -116,10 +116,9 @@ class StateCodec:
         """
         e = self.e
         slots = [e._slot.get(i) for i in icaos]
-        rows = [e._pend.of_slot(s) if s is not None else [] for s in slots]
-        ends = np.cumsum([len(r) for r in rows]).tolist()
-        flat = [i for r in rows for i in r]
-        lists = e._pend.columns(flat).to_lists() if flat else {}
+        flat, run_ends = e._pend.of_slots(np.array([-1 if s is None else s for s in slots], dtype=np.int64))
+        ends = run_ends.tolist()
+        lists = e._pend.columns(flat.tolist()).to_lists() if flat.size else {}
         out: list[bytes | None] = []
         start = 0
         for s, end in zip(slots, ends, strict=True):

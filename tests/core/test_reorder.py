@@ -47,6 +47,21 @@ def test_pop_releases_masked_rows_by_slot_time_arrival() -> None:
     assert buf.size == 0
 
 
+def test_of_slots_is_of_slot_for_each_slot_in_turn() -> None:
+    rng = np.random.default_rng(7)
+    buf = ReorderBuffer()
+    slots = rng.integers(0, 40, 500).tolist()
+    buf.add(_rows(slots, rng.uniform(0.0, 100.0, 500).tolist(), 0))
+    buf.pop(rng.random(500) < 0.3)  # some rows gone: the index skips them
+    asked = [*rng.integers(0, 45, 60).tolist(), -1, 3, 3]  # absent, none (-1), repeated
+    flat, ends = buf.of_slots(np.array(asked, dtype=np.int64))
+    runs = [buf.of_slot(s) if s >= 0 else [] for s in asked]
+    assert ends.tolist() == np.cumsum([len(r) for r in runs]).tolist()
+    assert flat.tolist() == [i for r in runs for i in r]
+    empty, none = buf.of_slots(np.array([], dtype=np.int64))
+    assert empty.size == 0 and none.size == 0
+
+
 def test_drop_slots_forgets_only_those_aircraft() -> None:
     buf = ReorderBuffer()
     buf.add(_rows([1, 2, 3, 2], [1.0, 2.0, 3.0, 4.0], 0))
