@@ -145,6 +145,15 @@ class Settings:
         default="", metadata=_meta("TOML file of alert rules (match, then severity / channel / exclude); "
                                    "see streams/core/rules.py and `skyfence rules check`")
     )
+    webhooks: Secret = field(
+        default=Secret(""),
+        metadata=_meta("Notification webhooks: a JSON list of {name, format (json, ntfy, discord or slack), url, "
+                       "secret, token, min_severity, categories, rules, channels}; see streams/sinks/notify.py",
+                       secret=True),
+    )
+    map_url: str = field(
+        default="", metadata=_meta("Base URL of the live map in notification links (empty: http://WEB_HOST:WEB_PORT)")
+    )
     log_level: str = field(default="info", metadata=_meta("debug, info, warning or error"))
     log_format: str = field(default="text", metadata=_meta("text or json"))
 
@@ -241,6 +250,9 @@ class Settings:
                 load_rules(self.rules_file)
             except RulesError as e:
                 raise SettingsError(f"SKYFENCE_RULES_FILE: {e}") from None
+        map_parts = urlsplit(self.map_url)
+        if self.map_url and (map_parts.scheme not in ("http", "https") or not map_parts.netloc):
+            raise SettingsError(f"SKYFENCE_MAP_URL={self.map_url!r} is not an http(s) URL like https://map.example.org")
         if not 0.0 < self.on_station_nm <= 1000.0:
             raise SettingsError(f"SKYFENCE_ON_STATION_NM={self.on_station_nm!r} must be between 0 and 1000 nm")
         if not 30.0 <= self.dark_after_s <= 7200.0:

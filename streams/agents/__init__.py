@@ -109,6 +109,9 @@ def attach_agents(app: faust.App, topics: Topics, settings: Settings, metrics: M
     _attach_track_agent(app, topics, settings, metrics, engine, dead_letter)
     attach_stage_agents(app, topics, settings, engine, dead_letter_sender=dead_letter.send, metrics=metrics)
     _attach_redis_sink(app, topics, settings, metrics, dead_letter)
+    from streams.agents.notify import attach_notifications
+
+    attach_notifications(app, settings, dead_letter)  # webhooks: own consumer groups, not agents on alerts
 
 
 class DeadLetterSender:
