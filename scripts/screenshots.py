@@ -1,7 +1,9 @@
 """Regenerate the README's pictures with the project's own commands.
 
-- docs/web-map.png: the live map in headless Chromium after a real replay through a real
-  worker (it runs the browser test, which saves artifacts/web-map.png, and copies it);
+- docs/web-map.png and docs/web-racetrack.png: the live map (OpenLayers, vendored in the
+  package) in headless Chromium after real replays through a real worker, the first with an
+  aircraft's popup open (it runs the browser tests, which save artifacts/web-map.png and
+  artifacts/web-racetrack.png, and copies them);
 - docs/report.png: ``skyfence report`` over the repository's recordings.
 
 Usage: .venv/bin/python scripts/screenshots.py [--only map|report]
@@ -21,11 +23,16 @@ DOCS = ROOT / "docs"
 DATA = ROOT / "tests" / "data"
 
 
+# The pictures tests/e2e/test_browser.py saves in artifacts/, by the name the README shows them under in docs/.
+MAP_PICTURES = ("web-map.png", "web-racetrack.png")
+
+
 def web_map() -> None:
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                     "tests/e2e/test_browser.py"], cwd=ROOT, check=True)
-    shutil.copyfile(ROOT / "artifacts" / "web-map.png", DOCS / "web-map.png")
-    print(f"wrote {DOCS / 'web-map.png'}")
+    for name in MAP_PICTURES:
+        shutil.copyfile(ROOT / "artifacts" / name, DOCS / name)
+        print(f"wrote {DOCS / name}")
 
 
 def report() -> None:

@@ -79,6 +79,9 @@ def test_wheel_installed_outside_the_checkout_does_the_main_job(tmp_path: Path) 
             assert b"map.js" in page, (tmp_path / "worker.log").read_text()[-3000:]
             script = urllib.request.urlopen(f"{url}/map.js", timeout=5).read()
             assert len(script) > 1000
+            # the map library ships in the wheel (vendored: the map works with no network)
+            library = urllib.request.urlopen(f"{url}/vendor/ol.js", timeout=5).read()
+            assert len(library) > 500_000 and b"vendor/ol.js" in page
         finally:
             worker.terminate()
             worker.wait(60)

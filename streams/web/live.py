@@ -3,6 +3,7 @@
 This module owns a read-only follower of the ``tracks`` and ``alerts`` topics (all
 partitions, no consumer group, so it never takes partitions from the pipeline) and
 the routes that serve its state: ``/map`` (the map page; also ``/`` outside a Faust worker),
+``/vendor/...`` (the map library, OpenLayers, vendored in ``static/vendor``),
 ``/api/zones``, ``/api/neighbours``, ``/api/aircraft``, ``/api/alerts``, ``/api/patterns``,
 ``/api/dark`` and ``/api/events`` (server-sent events). No route accepts input that changes anything.
 
@@ -60,12 +61,16 @@ RETRY_S = 1.0
 class LiveState:
     def __init__(self) -> None:
         self.aircraft: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self.trails: dict[str, deque[tuple[float, float, float]]] = {}
+        # icao24 -> (lat, lon, event time, altitude ft or None) per trail point; the map colours trails by altitude
+        self.trails: dict[str, deque[tuple[float, float, float, float | None]]] = {}
         self.alerts: deque[dict[str, Any]] = deque(maxlen=MAX_ALERTS)
         # icao24 -> the latest pattern.v1 document of its active (not ended) pattern
         self.patterns: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # icao24 -> the went_dark dark.v1 document of its open silence
         self.dark: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # icao24 -> the classification of the newest alert about it: track.v1 carries the verdict only,
+        # alert.v1, pattern.v1 and dark.v1 also the evidence behind it (what the map's popup shows)
+        self.classifications: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.clients: set[asyncio.Queue[bytes]] = set()
         self._last_used = -float("inf")  # monotonic; never used yet
         self._wanted = asyncio.Event()  # wakes an idle follow_while_watched
@@ -92,6 +97,7 @@ class LiveState:
         self.alerts.clear()
         self.patterns.clear()
         self.dark.clear()
+        self.classifications.clear()
 
     def on_track(self, doc: dict[str, Any]) -> None:
         icao = str(doc.get("icao24", ""))
@@ -106,7 +112,7 @@ class LiveState:
         trail = self.trails.setdefault(icao, deque(maxlen=TRAIL_POINTS))
         t = float(doc.get("last_seen") or doc.get("event_time") or 0.0)
         if not trail or trail[-1][:2] != (lat, lon):
-            trail.append((lat, lon, t))
+            trail.append((lat, lon, t, _alt_ft(doc)))
         if self.clients:  # view() and the JSON are most of the cost, and nobody would read them
             self._push({"type": "track", "aircraft": self.view(icao)})
 
@@ -115,11 +121,21 @@ class LiveState:
         self.alerts.appendleft(doc)
         if self.clients:
             self._push({"type": "alert", "alert": doc})
+        self._on_classification(doc)
         schema = doc.get("schema")
         if schema == "pattern.v1":
             self._on_pattern(doc)
         elif schema == "dark.v1":
             self._on_dark(doc)
+
+    def _on_classification(self, doc: dict[str, Any]) -> None:
+        icao, cls = str(doc.get("icao24") or ""), doc.get("classification")
+        if not icao or not isinstance(cls, dict):
+            return  # activity.v1 is about a category, not one aircraft
+        self.classifications[icao] = cls
+        self.classifications.move_to_end(icao)
+        while len(self.classifications) > MAX_AIRCRAFT:
+            self.classifications.popitem(last=False)
 
     def _on_pattern(self, doc: dict[str, Any]) -> None:
         icao, pid = str(doc.get("icao24") or ""), doc.get("pattern_id")
@@ -198,6 +214,7 @@ class LiveState:
             "dead_reckoned": doc.get("dead_reckoned"),
             "severity": doc.get("severity"),
             "headline": doc.get("headline"),
+            "category": (doc.get("classification") or {}).get("category"),  # the map's filters
         }
 
     def view(self, icao: str) -> dict[str, Any]:
@@ -217,7 +234,26 @@ class LiveState:
             "distance_m": geo.get("distance_to_boundary_m", doc.get("distance_m")),
             "category": (doc.get("classification") or {}).get("category"),
             "trail": [[p[0], p[1]] for p in self.trails.get(icao, ())],
+            # what the map's popup shows besides: the line's distance (above), bearing and predicted entry
+            "bearing_to_boundary_deg": geo.get("bearing_to_boundary_deg"),
+            "predicted_entry_s": geo.get("predicted_entry_s"),
+            "inside": geo.get("inside"),
+            "airspace_country": geo.get("airspace_country"),
+            "track_deg": pos.get("track_deg"),
+            "last_seen": doc.get("last_seen"),
+            "trail_alt_ft": [p[3] for p in self.trails.get(icao, ())],
+            "classification": self.classification_view(icao),
         }
+
+    def classification_view(self, icao: str) -> dict[str, Any]:
+        """The track's verdict, with the evidence (and type, operator) of the newest alert about the aircraft.
+
+        ``evidence`` is an empty list while no alert has named it (under the ``military`` policy, most
+        civil traffic); the track's category wins over an older alert's.
+        """
+        track_cls = (self.aircraft.get(icao) or {}).get("classification")
+        verdict: dict[str, Any] = track_cls if isinstance(track_cls, dict) else {}
+        return {"evidence": [], **self.classifications.get(icao, {}), **verdict}
 
     def _push(self, event: dict[str, Any]) -> None:
         if not self.clients:
@@ -232,6 +268,15 @@ class LiveState:
 
 def _num(v: Any, default: float) -> float:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
+
+
+def _alt_ft(doc: dict[str, Any]) -> float | None:
+    """The altitude of a track document, as ``view`` reads it (track.v1: ``position.alt_ft``)."""
+    pos = doc.get("position")
+    alt = pos.get("alt_ft") if isinstance(pos, dict) else None
+    if alt is None:
+        alt = doc.get("alt_ft", doc.get("alt_baro_ft"))
+    return float(alt) if isinstance(alt, int | float) and not isinstance(alt, bool) else None
 
 
 def _latlon(doc: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -335,6 +380,15 @@ def _static(name: str) -> bytes:
     return resources.files("streams.web").joinpath("static", name).read_bytes()
 
 
+# The vendored map library's files the page loads or links, by URL name; nothing else under static/vendor is served.
+VENDOR_FILES = {
+    "ol.js": "application/javascript",
+    "ol.css": "text/css",
+    "LICENSE.md": "text/plain",
+    "THIRD-PARTY-LICENSES.txt": "text/plain",
+}
+
+
 def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable[[], dict[str, Any]]) -> None:
     """``zones`` builds the map's GeoJSON; it runs once, on the first request, off the event loop."""
     zones_body: list[bytes] = []
@@ -347,6 +401,14 @@ def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable
     async def script(request: web.Request) -> web.Response:
         state.touch()
         return web.Response(body=_static("map.js"), content_type="application/javascript", charset="utf-8")
+
+    async def vendor(request: web.Request) -> web.Response:
+        state.touch()
+        name = request.match_info["name"]
+        if name not in VENDOR_FILES:
+            raise web.HTTPNotFound()
+        body = resources.files("streams.web").joinpath("static", "vendor", name).read_bytes()
+        return web.Response(body=body, content_type=VENDOR_FILES[name], charset="utf-8")
 
     async def api_zones(request: web.Request) -> web.Response:
         state.touch()
@@ -407,6 +469,7 @@ def add_live_routes(router: web.UrlDispatcher, state: LiveState, zones: Callable
     router.add_get("/map", index)
     router.add_get("/", index)
     router.add_get("/map.js", script)
+    router.add_get("/vendor/{name}", vendor)
     router.add_get("/api/zones", api_zones)
     router.add_get("/api/neighbours", api_neighbours)
     router.add_get("/api/aircraft", api_aircraft)

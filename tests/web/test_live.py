@@ -389,3 +389,66 @@ def test_watch_table_shows_pattern_column_and_headlines() -> None:
     console.print(build_table(state, max_distance_km=None, now=0.0))
     row = next(line for line in console.export_text().partition("newest alerts")[0].splitlines() if "ac671b" in line)
     assert "racetrack" not in row
+
+
+# --- what the map's popup, trails and filters read (issue 19) --------------------------------------------------
+
+
+def test_view_carries_the_popup_fields_and_trail_altitudes() -> None:
+    state = LiveState()
+    doc = track(t=1.0)
+    doc["position"].update(ground_speed_kt=450.0, track_deg=270.0)
+    doc["geofence"].update(bearing_to_boundary_deg=12.0, predicted_entry_s=None, inside=True, airspace_country="MEX")
+    doc["classification"] = {"category": "civil", "is_military_or_surveillance": False, "confidence": 0.9,
+                             "type_code": "B739", "registration": "N123DN", "country": "USA"}
+    state.on_track(doc)
+    state.on_track({**doc, "position": {**doc["position"], "lat": 20.1, "alt_ft": None}, "last_seen": 2.0})
+    view = state.view("abc123")
+    assert view["trail"] == [[20.0, -90.0], [20.1, -90.0]]
+    assert view["trail_alt_ft"] == [35000.0, None]  # one altitude per trail point, None where unknown
+    assert (view["bearing_to_boundary_deg"], view["predicted_entry_s"], view["inside"], view["airspace_country"],
+            view["track_deg"], view["last_seen"]) == (12.0, None, True, "MEX", 270.0, 2.0)
+    # tracks carry the verdict only: no evidence until an alert names the aircraft
+    assert view["classification"]["evidence"] == [] and view["classification"]["type_code"] == "B739"
+
+
+def test_evidence_comes_from_the_newest_alert_and_the_track_verdict_wins() -> None:
+    state = LiveState()
+    state.on_track(dict(track(), classification={"category": "civil", "confidence": 0.9}))
+    evidence = [{"kind": "address_block", "detail": "abc123 is in the United States block", "suggests": None}]
+    state.on_alert({"schema": "alert.v1", "event_id": "a:0", "icao24": "abc123", "transition": "approaching",
+                    "classification": {"category": "unknown", "confidence": 0.5, "evidence": evidence,
+                                       "operator": "Delta"}})
+    state.on_alert({"schema": "activity.v1", "event_id": "b:0", "icao24": "", "classification": None})
+    cls = state.view("abc123")["classification"]
+    assert cls["evidence"] == evidence and cls["operator"] == "Delta"
+    assert (cls["category"], cls["confidence"]) == ("civil", 0.9)  # the track is newer than the alert's verdict
+    assert list(state.classifications) == ["abc123"]  # the activity alert names no aircraft
+    state.clear()
+    assert state.classifications == {}
+
+
+def test_dark_view_has_the_category_the_filters_use() -> None:
+    state = LiveState()
+    state.on_alert({"schema": "dark.v1", "alert_id": "d" * 20, "event_id": "d" * 20 + ":0", "icao24": "ae7100",
+                    "transition": "went_dark", "classification": {"category": "surveillance"}})
+    assert state.dark_view("ae7100")["category"] == "surveillance"
+
+
+async def test_vendored_map_library_is_served_and_nothing_else() -> None:
+    state = LiveState()
+    app = web.Application()
+    add_live_routes(app.router, state, lambda: {"type": "FeatureCollection", "features": []})
+    async with TestClient(TestServer(app)) as http:
+        page = await (await http.get("/map")).text()
+        assert '<script src="/vendor/ol.js">' in page and '<link rel="stylesheet" href="/vendor/ol.css">' in page
+        js = await http.get("/vendor/ol.js")
+        assert js.status == 200 and js.content_type == "application/javascript"
+        assert len(await js.read()) > 500_000  # the whole prebuilt library, not a stub
+        css = await http.get("/vendor/ol.css")
+        assert css.status == 200 and css.content_type == "text/css" and b".ol-scale-line" in await css.read()
+        licence = await (await http.get("/vendor/LICENSE.md")).text()
+        assert "BSD 2-Clause License" in licence
+        for name in ("README.md", "..%2Fmap.js", "ol.js.map", "missing.js"):
+            assert (await http.get(f"/vendor/{name}")).status == 404, name
+        assert (await http.post("/vendor/ol.js", data=b"x")).status == 405  # read-only, like every map route
