@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gzip
 import sys
 import time
@@ -80,6 +81,8 @@ class Pacing:
     t_from: float | None = None
     t_to: float | None = None
     sleep: Callable[[float], Any] = asyncio.sleep
+    # Set on SIGTERM/SIGINT: no more waiting, what was already read goes out at once.
+    stop: asyncio.Event | None = None
     _t0: float | None = None
     _w0: float = 0.0
 
@@ -89,15 +92,20 @@ class Pacing:
         return not (self.t_to is not None and p.event_time > self.t_to)
 
     async def wait_for(self, event_time: float) -> None:
-        if not self.speed:
+        if not self.speed or (self.stop is not None and self.stop.is_set()):
             return
         if self._t0 is None:
             self._t0, self._w0 = event_time, time.monotonic()
             return
         due = self._w0 + (event_time - self._t0) / self.speed
         delay = due - time.monotonic()
-        if delay > 0:
+        if delay <= 0:
+            return
+        if self.stop is None:
             await self.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):  # the stop ends the wait early
+            await asyncio.wait_for(self.stop.wait(), delay)
 
 
 # 1 s of event time per paced step: fine enough that "speed 1" looks live, coarse
@@ -279,6 +287,7 @@ class StdoutOutput:
 
     async def positions(self, positions: Sequence[Position]) -> None:
         self.out.write(b"".join(orjson.dumps(p.to_dict()) + b"\n" for p in positions))
+        self.out.flush()  # a live feed's lines show as they come, not when the pipe's buffer fills
 
     async def dead_letters(self, dead: Sequence[DeadLetter]) -> None:
         self.err.write(b"".join(orjson.dumps(d.to_dict()) + b"\n" for d in dead))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -108,21 +109,22 @@ async def run_ingest(settings: Settings, args: argparse.Namespace, replay: bool)
     progress = Progress("replay" if replay else "ingest", enabled=sys.stderr.isatty() and not args.stdout)
     total = IngestStats()
     stopped = _stop_on_signals()
+    pacing.stop = stopped
     try:
-        loops = 0
         while not stopped.is_set():
-            chunks = _chunks(source, fmt, settings, args)
-            stats = await _until(stopped, run_feed(chunks, fmt, output, source=source, receiver=receiver, pacing=pacing,
-                                              max_message_bytes=settings.max_message_bytes, progress=progress,
-                                              reference=_reference(args), archive=archive))
-            if stats is None:
-                log.info("stopping on signal: flushing what was read")
-                break
+            # A stop ends the feed, not the run: the parsers flush, every position read is sent,
+            # and the output's flush checks each delivery, as at the end of a file.
+            chunks = _until_stopped(_chunks(source, fmt, settings, args), stopped)
+            stats = await run_feed(chunks, fmt, output, source=source, receiver=receiver, pacing=pacing,
+                                   max_message_bytes=settings.max_message_bytes, progress=progress,
+                                   reference=_reference(args), archive=archive)
             _merge(total, stats)
-            loops += 1
+            if stopped.is_set():
+                log.info("stopped on signal: what was read is sent and delivered")
+                break
             if not (replay and args.loop):
                 break
-            pacing = Pacing(speed=pacing.speed, t_from=pacing.t_from, t_to=pacing.t_to)
+            pacing = Pacing(speed=pacing.speed, t_from=pacing.t_from, t_to=pacing.t_to, stop=stopped)
     finally:
         if producer is not None:
             await producer.stop()
@@ -148,20 +150,30 @@ def _stop_on_signals() -> asyncio.Event:
     return stopped
 
 
-async def _until(stopped: asyncio.Event, coro: Any) -> Any:
-    """Run ``coro`` unless ``stopped`` fires first (then cancel it and return None)."""
-    task = asyncio.ensure_future(coro)
+async def _until_stopped(chunks: AsyncIterator[bytes], stopped: asyncio.Event) -> AsyncIterator[bytes]:
+    """``chunks`` until they end or ``stopped`` is set, whichever comes first (a live feed
+    waiting for its next chunk is not waited for)."""
+    it = aiter(chunks)
     waiter = asyncio.ensure_future(stopped.wait())
-    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        waiter.cancel()
-        return task.result()
-    task.cancel()
     try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    return None
+        while not stopped.is_set():
+            nxt = asyncio.ensure_future(anext(it))
+            await asyncio.wait({nxt, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if not nxt.done():
+                nxt.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await nxt
+                return
+            try:
+                chunk = nxt.result()
+            except StopAsyncIteration:
+                return
+            yield chunk
+    finally:
+        waiter.cancel()
+        closer = getattr(it, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 def _serve_metrics(output: Output, port: int, settings: Settings, fmt: str) -> Output:

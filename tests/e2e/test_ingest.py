@@ -96,3 +96,48 @@ def test_stdout_mode_prints_positions_and_dead_letters_without_broker() -> None:
     assert proc.stdout == b""
     dl = [orjson.loads(x) for x in proc.stderr.splitlines() if x.startswith(b"{")]
     assert len(dl) == 1 and dl[0]["schema"] == "deadletter.v1"
+
+
+@pytest.mark.integration
+async def test_a_stopped_live_ingest_sends_and_counts_everything_it_read(settings: Settings) -> None:
+    """SIGTERM while a receiver is still sending: ingest stops reading, sends what it read, and its
+    summary counts exactly what reached the positions topic (nothing read is lost or left uncounted)."""
+    import asyncio
+    import re
+    import signal
+
+    lines = (DATA / "sbs1_msgs.txt").read_bytes().splitlines(keepends=True)
+    stop_sending = asyncio.Event()
+
+    async def receiver(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        i = 0
+        while not stop_sending.is_set():  # a live feed: lines keep coming until the test ends
+            writer.write(b"".join(lines[i % len(lines) : i % len(lines) + 20]))
+            await writer.drain()
+            i += 20
+            await asyncio.sleep(0.01)
+        writer.close()
+
+    server = await asyncio.start_server(receiver, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    env = child_env()
+    env.update(settings.to_env())
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams.cli", "ingest", f"tcp://127.0.0.1:{port}", "--format", "sbs",
+        env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        await read_topic(settings, POSITIONS.name(settings), expect=20, settle=0.0)  # positions are flowing
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        stop_sending.set()
+        server.close()
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    m = re.search(rb"ingested ([\d,]+) positions", out)
+    assert m, out
+    said = int(m[1].replace(b",", b""))
+    got = sum(len(_decode(v)) for v in await read_topic(settings, POSITIONS.name(settings), expect=1 << 30,
+                                                          timeout=10.0))
+    assert said == got > 0
