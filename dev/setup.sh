@@ -17,6 +17,9 @@ command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 # GDAL's ogrinfo: the independent reader the export test opens the GeoJSON and KML files with.
 command -v ogrinfo >/dev/null 2>&1 || need_apt+=(gdal-bin)
+# A real receiver without an antenna (--net-only): the receiver tests and `skyfence demo --receiver`
+# feed it recorded frames and read its Beast/AVR/SBS/aircraft.json outputs (streams/receiver.py).
+command -v dump1090-mutability >/dev/null 2>&1 || need_apt+=(dump1090-mutability)
 if [ "${SKYFENCE_SETUP_BROWSER:-1}" = "1" ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
@@ -31,6 +34,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # Debian's package may start a system redis on 6379; the project runs its own, so stop that one.
   if command -v service >/dev/null 2>&1; then $SUDO service redis-server stop >/dev/null 2>&1 || true; fi
+  # Likewise dump1090-mutability's own service (it wants an RTL-SDR dongle); ours run --net-only.
+  if command -v service >/dev/null 2>&1; then $SUDO service dump1090-mutability stop >/dev/null 2>&1 || true; fi
 fi
 
 PY=${PYTHON:-python3}
