@@ -20,7 +20,7 @@ SINK_BATCH = 500
 SINK_WITHIN_S = 0.01
 
 
-def decode_alerts(values: Iterable[bytes]) -> tuple[list[dict[str, Any]], list[DeadLetter], list[int]]:
+def decode_alerts(values: Iterable[bytes | None]) -> tuple[list[dict[str, Any]], list[DeadLetter], list[int]]:
     """Alert documents from raw record values; anything else becomes a dead letter.
 
     The third list holds the index of each accepted alert among ``values``.
@@ -29,6 +29,10 @@ def decode_alerts(values: Iterable[bytes]) -> tuple[list[dict[str, Any]], list[D
     dead: list[DeadLetter] = []
     index: list[int] = []
     for i, raw in enumerate(values):
+        if raw is None:  # a tombstone (a record without a value): nothing to deliver, but said so
+            dead.append(DeadLetter("empty_record", "alert", b"", source="alerts-topic",
+                                   detail="record without a value"))
+            continue
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         n = 0
         async with AlertSubscriber(settings, group=args.group, consumer=args.consumer) as sub:
-            async for _eid, alert in sub.alerts(follow=args.follow):
+            async for eid, alert in sub.alerts(follow=args.follow):
                 if args.json:
                     sys.stdout.write(orjson.dumps(alert).decode() + "\n")
                 else:
@@ -35,6 +35,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 sys.stdout.flush()
                 n += 1
                 if args.limit and n >= args.limit:
+                    await sub.ack(eid)  # shown: settled before leaving the loop, or the next run shows it again
                     break
         return 0
 

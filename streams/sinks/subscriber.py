@@ -11,11 +11,12 @@ Example::
     async with AlertSubscriber(settings, group="newsroom", consumer="desk-1") as sub:
         async for alert_id, alert in sub.alerts(follow=True):
             print(alert["transition"], alert["icao24"], alert["description"])
-            # acknowledged automatically when the loop body finishes (ack="after")
+            # acknowledged automatically when the loop body finishes (ack=True, the default)
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -27,6 +28,8 @@ import redis.exceptions
 
 from streams.settings import Settings
 from streams.sinks.redis_sink import redis_client
+
+log = logging.getLogger(__name__)
 
 # 2 s blocking read: short enough that Ctrl-C and --follow's shutdown feel immediate.
 BLOCK_MS = 2000
@@ -74,10 +77,15 @@ class AlertSubscriber:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def read(self, pending: bool, block_ms: int | None) -> list[tuple[str, dict[str, Any]]]:
-        """One read: our unacknowledged entries (``pending``) or new ones."""
+    async def read(self, pending: bool, block_ms: int | None, after: str = "0") -> list[tuple[str, dict[str, Any]]]:
+        """One read: our unacknowledged entries after ``after`` (``pending``) or new ones.
+
+        An entry whose alert is not JSON (only the sink writes this stream, so another writer
+        put it there) is logged with its id and settled, never handed out: left pending it
+        would stop this member, and every restart, at the same entry."""
+        cursor = after if pending else ">"
         resp = await self.client.xreadgroup(
-            self.group, self.consumer, {self.stream: "0" if pending else ">"}, count=READ_COUNT, block=block_ms
+            self.group, self.consumer, {self.stream: cursor}, count=READ_COUNT, block=block_ms
         )
         out: list[tuple[str, dict[str, Any]]] = []
         streams: list[Any] = list(resp or [])
@@ -89,24 +97,35 @@ class AlertSubscriber:
                     # a deleted/trimmed entry still pending: nothing to deliver, just settle it
                     await self.ack(eid)
                     continue
-                out.append((eid, orjson.loads(raw)))
+                try:
+                    alert = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    log.error("alert stream %s entry %s is not an alert (%s); skipped and acknowledged",
+                              self.stream, eid, exc)
+                    await self.ack(eid)
+                    continue
+                out.append((eid, alert))
         return out
 
     async def ack(self, entry_id: str) -> None:
         await self.client.xack(self.stream, self.group, entry_id)
 
     async def alerts(self, follow: bool = False, ack: bool = True) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Pending first, then new; with ``follow`` keeps waiting for more."""
+        """Pending first (all of them, a read at a time), then new; with ``follow`` keeps waiting.
+
+        ``ack`` True acknowledges each alert when the loop body that received it finishes (an
+        alert the body breaks out of, or raises in, is delivered again); False leaves that to the
+        caller (:meth:`ack`)."""
+        after = "0"
         while True:
-            batch = await self.read(pending=True, block_ms=None)
+            batch = await self.read(pending=True, block_ms=None, after=after)
             if not batch:
                 break
             for eid, alert in batch:
                 yield eid, alert
                 if ack:
                     await self.ack(eid)
-            if not ack:
-                break  # without acks the pending list never shrinks: read it once
+            after = batch[-1][0]  # the next read of the pending list starts after this one
         while True:
             batch = await self.read(pending=False, block_ms=BLOCK_MS if follow else None)
             if not batch:
