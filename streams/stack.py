@@ -19,7 +19,7 @@ import ssl
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -56,21 +56,29 @@ def _ephemeral_floor() -> int:
         return 32768  # Linux's default
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on, outside the ephemeral range when there is room."""
+def free_port(exclude: Collection[int] = ()) -> int:
+    """A loopback TCP port nobody listens on, outside the ephemeral range when there is room,
+    and none of ``exclude`` (ports already picked for the same start: nobody listens on them
+    yet, so a second pick could otherwise return one of them)."""
     top = _ephemeral_floor()
     rng = random.SystemRandom()
     for _ in range(64 if top - _PICK_FLOOR > 1000 else 0):
         port = rng.randrange(_PICK_FLOOR, top)
+        if port in exclude:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    for _ in range(64):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in exclude:
+            return port
+    raise OSError("no free loopback port")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -234,7 +242,7 @@ class LocalStack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if not self.kafka.running() and not self.redis.running():
             k = self.kafka.port or free_port()
-            r = self.redis.port or free_port()
+            r = self.redis.port or free_port(exclude={k})
             self.kafka.port, self.redis.port = k, r
             self.redis.signature = ("redis-server", str(r))
         self.state_file.write_text(f"{self.kafka.port} {self.redis.port}\n")
@@ -294,7 +302,7 @@ class LocalStack:
     def _start_kafka(self, jars: Path) -> None:
         java = _require("java", "install a JDK 17+ (Debian: apt-get install openjdk-17-jre-headless)")
         data = self.run_dir / "kafka-data"
-        controller_port = free_port()
+        controller_port = free_port(exclude={p for p in (self.kafka.port, self.redis.port) if p})
         props = self.run_dir / "server.properties"
         text = _server_properties(self.kafka.port, controller_port, data, self.settings.partitions)
         if self.security.kafka_users:

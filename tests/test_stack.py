@@ -33,7 +33,8 @@ def _pids_with(fragment: str) -> list[int]:
 
 def test_stack_up_down_leaves_nothing(tmp_path: Path) -> None:
     run_dir = tmp_path / "stack"
-    kport, rport = free_port(), free_port()
+    kport = free_port()
+    rport = free_port(exclude={kport})
     env = child_env()
     env.update(SKYFENCE_STACK_DIR=str(run_dir), SKYFENCE_KAFKA_PORT=str(kport), SKYFENCE_REDIS_PORT=str(rport),
                SKYFENCE_WORKDIR=str(REPO_ROOT))
@@ -92,3 +93,17 @@ def test_free_port_is_outside_the_ephemeral_range_and_free() -> None:
     for p in list(ports)[:5]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", p))  # still free: nobody listens there
+
+
+def test_free_port_never_returns_a_port_already_picked() -> None:
+    """Kafka's listener and controller ports are picked before either listens: a second pick must
+    not return the first (seen once: Kafka refused 'two listeners on the same port')."""
+    from streams.stack import _PICK_FLOOR, _ephemeral_floor
+
+    picked = set(range(_PICK_FLOOR, _ephemeral_floor()))  # every port of the random range but one...
+    spare = max(picked)
+    picked.discard(spare)
+    # ...so the random picks all land on excluded ports, and the bind(0) fallback must skip them too
+    port = free_port(exclude=picked)
+    assert port not in picked
+    assert free_port(exclude={port}) != port
