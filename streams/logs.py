@@ -1,8 +1,8 @@
 """Log output of skyfence processes: readable text by default, JSON lines on request.
 
 This module owns the log format and the redaction of secrets: every configured
-password is scrubbed from every record before it is written, whatever logged it
-(our code, Faust, aiokafka or redis-py).
+password, and every webhook's URL tokens and signing secret, is scrubbed from every record
+before it is written, whatever logged it (our code, Faust, aiokafka, aiohttp or redis-py).
 """
 
 from __future__ import annotations
@@ -59,7 +59,16 @@ def secrets_of(settings: Settings) -> list[str]:
     pw = urlsplit(settings.redis_url).password
     if pw:
         out.append(pw)
-    return [s for s in out if s]
+    webhooks = settings.webhooks.reveal() if isinstance(settings.webhooks, Secret) else str(settings.webhooks)
+    if webhooks:  # their URLs carry tokens; parsed (aiohttp and all) only where webhooks are set
+        from streams.sinks.notify import WebhookError, webhooks_of
+
+        try:
+            out.extend(s for hook in webhooks_of(settings) for s in hook.secrets)
+        except WebhookError:
+            pass  # a bad spec stops the worker in one line that names no value (agents.notify)
+    # longest first: a secret that contains another is scrubbed whole
+    return sorted({s for s in out if s}, key=len, reverse=True)
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:

@@ -283,16 +283,7 @@ def attach_notifications(app: faust.App, settings: Settings, dead_letter: DeadLe
 
     @app.task
     async def notify() -> None:
-        _redact_logs(hooks)
+        # their secrets are scrubbed from every log line by the worker's logging (logs.secrets_of)
         consumers = [WebhookConsumer(settings, hook, send_dead_letter) for hook in hooks]
         await asyncio.gather(*(c.run() for c in consumers))
 
-
-def _redact_logs(hooks: tuple[Webhook, ...]) -> None:
-    """Scrub the webhooks' secrets from every log line, whoever writes it (aiohttp, a traceback):
-    our own lines name a webhook and its host only; this is the net under them."""
-    from streams.logs import RedactSecrets
-
-    scrub = RedactSecrets(sorted({s for h in hooks for s in h.secrets}, key=len, reverse=True))
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(scrub)
