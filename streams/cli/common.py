@@ -21,10 +21,15 @@ def ensure_topics_or_explain(settings: Settings) -> None:
     """Create the topics, or fail in one line that says how to get a broker."""
     import asyncio
 
+    asyncio.run(ensure_topics_explained(settings))
+
+
+async def ensure_topics_explained(settings: Settings) -> None:
+    """:func:`ensure_topics_or_explain` inside a running event loop (ingest, replay)."""
     from streams.kafka_io import ensure_topics
 
     try:
-        asyncio.run(ensure_topics(settings))
+        await ensure_topics(settings)
     except SettingsError:
         raise  # already one clear line (refused credentials or TLS)
     except Exception as exc:

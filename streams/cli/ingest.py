@@ -84,17 +84,10 @@ async def run_ingest(settings: Settings, args: argparse.Namespace, replay: bool)
     if args.stdout:
         output = StdoutOutput()
     else:
-        from streams.kafka_io import Publisher, ensure_topics, make_producer
+        from streams.cli.common import ensure_topics_explained
+        from streams.kafka_io import Publisher, make_producer
 
-        try:
-            await ensure_topics(settings)
-        except SettingsError:
-            raise  # already one clear line (refused credentials or TLS)
-        except Exception as exc:
-            raise SettingsError(
-                f"cannot reach the Kafka broker at SKYFENCE_BROKER={settings.broker} ({type(exc).__name__}); "
-                "start it with `skyfence stack up` or point SKYFENCE_BROKER at a running broker"
-            ) from None
+        await ensure_topics_explained(settings)
         producer = make_producer(settings)
         await producer.start()
         publisher = Publisher(settings, producer)
