@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -32,6 +32,7 @@ from streams.sinks.notify import parse_webhooks
 from streams.topics import ALERTS, DEADLETTER
 from tests.kafka_helpers import read_topic
 from tests.paths import REPO_ROOT
+from tests.polling import poll
 from tests.sinks.test_notify import DISCORD_TOKEN, SLACK_TOKEN, Answer, HookServer, by_attempt, wait_for
 
 BASE = "https://map.example.org"
@@ -76,16 +77,6 @@ async def produce(settings: Settings, alerts: list[dict[str, Any]], partition: i
     finally:
         await producer.stop()
     return sent
-
-
-async def until(fetch: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], timeout: float) -> Any:
-    """``fetch()`` every 0.2 s until ``done`` holds or ``timeout`` passed; the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await fetch()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.2)
 
 
 async def committed(settings: Settings, group: str) -> dict[int, int]:
@@ -161,7 +152,7 @@ async def test_offset_committed_only_after_delivery_and_refusal_is_dead_letter(s
         assert stuck_at == {0: 1}, "committed past an undelivered alert (or not the delivered one)"
         assert set(server.delivered(path)) == {alerts[0]["event_id"]}
         let_through.set()
-        done = await until(lambda: committed(settings, group), lambda c: c.get(0) == 6, timeout=60)
+        done = await poll(lambda: committed(settings, group), lambda c: c.get(0) == 6, timeout=60)
         assert done == {0: 6}
     finally:
         task.cancel()
@@ -229,7 +220,7 @@ async def test_a_rebalance_mid_delivery_loses_nothing(settings: Settings, server
         joined = time.monotonic()
         tasks.append(asyncio.create_task(b.run()))
         ends = {p: 2 for p in range(settings.partitions)}
-        done = await until(lambda: committed(settings, f"{settings.app_id}-notify-ops"), lambda c: c == ends,
+        done = await poll(lambda: committed(settings, f"{settings.app_id}-notify-ops"), lambda c: c == ends,
                            timeout=90)
         assert done == ends
     finally:
@@ -255,13 +246,13 @@ async def test_shutdown_keeps_what_was_delivered_and_the_next_run_resends_the_al
     run1 = asyncio.create_task(WebhookConsumer(settings, hook, _no_dead_letters).run())
     try:
         await wait_for(lambda: first, lambda f: f == [alerts[1]["event_id"]], timeout=60)  # in hand: alert 1
-        await until(lambda: committed(settings, group), lambda c: c == {0: 1}, timeout=30)
+        await poll(lambda: committed(settings, group), lambda c: c == {0: 1}, timeout=30)
     finally:
         await _stop(run1)  # the worker shuts down with alert 1 in hand
     assert await committed(settings, group) == {0: 1}, "committed past the alert in hand, or not what was delivered"
     run2 = asyncio.create_task(WebhookConsumer(settings, hook, _no_dead_letters).run())
     try:
-        done = await until(lambda: committed(settings, group), lambda c: c == {0: 3}, timeout=60)
+        done = await poll(lambda: committed(settings, group), lambda c: c == {0: 3}, timeout=60)
     finally:
         await _stop(run2)
     assert done == {0: 3}
@@ -315,7 +306,7 @@ async def test_worker_formats_filters_isolation_dead_letters_and_no_secrets_in_l
         return ({n: set(server.delivered(paths[n])) for n in expect}, await stream_len(s),
                 len(server.received(paths["gone"])))
 
-    got, in_redis, _gone_tried = await until(
+    got, in_redis, _gone_tried = await poll(
         progress, lambda v: v[0] == expect and v[1] == len(alerts) and v[2] == len(gone), timeout=90)
     # measured at the moment the others had everything: "stuck" still hangs on its first alert
     stuck_seen = await wait_for(lambda: server.received(paths["stuck"]), lambda r: len(r) >= 1, timeout=30)

@@ -11,14 +11,13 @@ worker and Redis delivers exactly those alerts, field for field.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -31,6 +30,7 @@ from streams.settings import Settings, child_env
 from streams.stack import LocalStack
 from tests.e2e.test_pipeline import BOEING, TRACE, analyze
 from tests.paths import REPO_ROOT
+from tests.polling import poll
 
 REPORT = REPO_ROOT / "artifacts" / "faults-report.jsonl"
 T = TypeVar("T")
@@ -106,19 +106,6 @@ async def stream_entries(settings: Settings) -> list[dict[str, Any]]:
         return [orjson.loads(fields[b"alert"]) for _id, fields in entries]
     finally:
         await client.aclose()
-
-
-async def poll(fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float,
-               every: float = 0.2) -> T:
-    """``fetch`` again every ``every`` s until ``done`` holds for its value or ``timeout`` has
-    passed; returns the last value (the caller asserts on it). The one wait of these tests:
-    they time faults on observable state, never on sleeps."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await fetch()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(every)
 
 
 async def _entries_or_none(settings: Settings) -> list[dict[str, Any]]:

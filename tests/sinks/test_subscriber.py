@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -26,6 +25,7 @@ import redis.exceptions
 from streams.settings import Secret, Settings, SettingsError
 from streams.sinks.redis_sink import RedisAlertSink, redis_client
 from streams.sinks.subscriber import READ_COUNT, AlertSubscriber
+from tests.polling import poll
 
 T = TypeVar("T")
 
@@ -75,15 +75,6 @@ async def _pending(client: aioredis.Redis, settings: Settings, group: str) -> li
     """Entry ids delivered to the group's members and not yet acknowledged."""
     rows = await client.xpending_range(settings.redis_key("alerts"), group, min="-", max="+", count=10_000)
     return [r["message_id"].decode() for r in rows]
-
-
-async def _poll(fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await fetch()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.05)
 
 
 class HandlerFailed(Exception):
@@ -253,12 +244,12 @@ async def test_following_members_of_one_group_each_get_a_share_exactly_once(
     tasks = [asyncio.create_task(member(n)) for n in got]
     try:
         # both members joined (each has read once) before the alerts arrive one by one
-        assert await _poll(members_waiting, lambda n: n == 2) == 2
+        assert await poll(members_waiting, lambda n: n == 2, 10.0, every=0.05) == 2
         written = [eid for i in range(40) for eid in await write(range(i, i + 1))]
-        assert await _poll(handed_out, lambda n: n >= len(written)) == len(written)
+        assert await poll(handed_out, lambda n: n >= len(written), 10.0, every=0.05) == len(written)
         for k in (1, 2):  # one stop alert at a time: it goes to a member still reading
             assert await sink.write([{**_alert(1000 + k), "transition": "stop"}]) == 1
-            assert await _poll(members_stopped, lambda n, k=k: n == k) == k
+            assert await poll(members_stopped, lambda n, k=k: n == k, 10.0, every=0.05) == k
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
     finally:
         for t in tasks:
@@ -299,7 +290,7 @@ async def test_follow_waits_for_new_alerts(settings: Settings, client: aioredis.
                 return any(c.get("name") == name and c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "")
                            for c in await client.client_list())
 
-            assert await _poll(blocked, bool), "the follower is blocked in XREADGROUP, waiting"
+            assert await poll(blocked, bool, 10.0, every=0.05), "the follower is blocked in XREADGROUP, waiting"
             assert not nxt.done()
             new = await write(range(2, 3))
             _eid, alert = await asyncio.wait_for(nxt, 10)
