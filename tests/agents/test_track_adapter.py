@@ -12,27 +12,12 @@ import pytest
 from streams.agents.track import TrackAdapter, encode_track
 from streams.codec import encode_position_batch
 from streams.columns import PositionColumns
-from streams.core.config import EngineConfig
-from streams.core.engine import Engine
 from streams.core.stream import TrackStream
 from streams.messages import Position
 from streams.topics import partition_for
 
 pytestmark = pytest.mark.unit
 PARTITIONS = 4
-
-
-@pytest.fixture(scope="module")
-def make_engine(classifier, places):
-    from streams.geo import Geofence
-
-    fence = Geofence.load()
-
-    def _make(**cfg: object) -> Engine:
-        cfg.setdefault("alert_policy", "all")
-        return Engine(EngineConfig(**cfg), fence, classifier, places)  # type: ignore[arg-type]
-
-    return _make
 
 
 def records(positions: list[Position], chunk: int = 40) -> list[list[tuple[int, bytes]]]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from streams.core.classify import Classifier
+from streams.core.config import EngineConfig
+from streams.core.engine import Engine
 from streams.core.places import Places
 from streams.messages import Position
 from streams.parsers import parse_bytes
@@ -42,3 +45,17 @@ def dal1812() -> list[Position]:
 def boe004() -> list[Position]:
     """BOE004, the Boeing 787 test flight that passes ~26 nm from Mexico near Laredo."""
     return _parse("traffic-json", "traffic_dreamliner_boeing.json.gz")
+
+
+@pytest.fixture(scope="session")
+def make_engine(classifier: Classifier, places: Places) -> Callable[..., Engine]:
+    """An engine on the real zones, policy "all" unless told; ``**cfg`` are EngineConfig fields."""
+    from streams.geo import Geofence
+
+    fence = Geofence.load()
+
+    def _make(**cfg: object) -> Engine:
+        cfg.setdefault("alert_policy", "all")
+        return Engine(EngineConfig(**cfg), fence, classifier, places)  # type: ignore[arg-type]
+
+    return _make

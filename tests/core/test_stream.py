@@ -16,8 +16,6 @@ import orjson
 import pytest
 
 from streams.columns import PositionColumns
-from streams.core.config import EngineConfig
-from streams.core.engine import Engine
 from streams.core.stream import DEAD_LETTER_REJECTIONS, TrackStream
 from streams.messages import Position
 from streams.topics import partition_for
@@ -25,19 +23,6 @@ from streams.topics import partition_for
 pytestmark = pytest.mark.unit
 PARTITIONS = 4
 Batch = list[tuple[int, PositionColumns]]
-
-
-@pytest.fixture(scope="module")
-def make_engine(classifier, places):
-    from streams.geo import Geofence
-
-    fence = Geofence.load()
-
-    def _make(**cfg: object) -> Engine:
-        cfg.setdefault("alert_policy", "all")
-        return Engine(EngineConfig(**cfg), fence, classifier, places)  # type: ignore[arg-type]
-
-    return _make
 
 
 def batch(positions: list[Position]) -> Batch:
