@@ -17,23 +17,13 @@ from streams.agents.sink import decode_alerts
 from streams.kafka_io import ensure_topics, make_producer
 from streams.settings import Settings
 from streams.topics import ALERTS, DEADLETTER
+from tests.alert_docs import zone_alert
 from tests.kafka_helpers import read_topic
-
-
-def _alert(i: int, transition: str = "entered") -> dict[str, object]:
-    return {
-        "alert_id": f"a{i:04d}",
-        "icao24": f"ae{i:04x}",
-        "transition": transition,
-        "zone": "sovereign",
-        "severity": "high",
-        "event_time": 1738700000.0 + i,
-    }
 
 
 @pytest.mark.unit
 def test_decode_alerts_keeps_good_and_dead_letters_bad() -> None:
-    good = orjson.dumps(_alert(1))
+    good = orjson.dumps(zone_alert(1))
     alerts, dead, index = decode_alerts([b"{not json", good, b"[1,2]", orjson.dumps({"icao24": "abc"})])
     assert [a["alert_id"] for a in alerts] == ["a0001"]
     assert index == [1]
@@ -51,7 +41,7 @@ async def test_worker_agent_moves_alerts_from_kafka_to_redis(settings: Settings,
     worker = start_worker()
     producer = make_producer(settings)
     await producer.start()
-    alerts = [_alert(i) for i in range(20)]
+    alerts = [zone_alert(i) for i in range(20)]
     for a in alerts:
         await producer.send(ALERTS.name(settings), orjson.dumps(a), key=str(a["icao24"]).encode())
     # the same alerts again: Kafka now holds duplicates, Redis must not

@@ -9,19 +9,9 @@ import redis.asyncio as aioredis
 
 from streams.settings import Settings
 from streams.sinks.redis_sink import RedisAlertSink
+from tests.alert_docs import zone_alert
 
 pytestmark = pytest.mark.integration
-
-
-def _alert(i: int, transition: str = "entered") -> dict[str, object]:
-    return {
-        "alert_id": f"a{i:04d}",
-        "icao24": f"ae{i:04x}",
-        "transition": transition,
-        "zone": "sovereign",
-        "severity": "high",
-        "event_time": 1738700000.0 + i,
-    }
 
 
 async def test_sink_is_idempotent_on_real_redis(settings: Settings) -> None:
@@ -30,10 +20,10 @@ async def test_sink_is_idempotent_on_real_redis(settings: Settings) -> None:
     pubsub = client.pubsub()
     await pubsub.subscribe(settings.redis_key("alerts", "severity", "high"))
     await pubsub.get_message(timeout=1.0)  # subscribe confirmation
-    batch = [_alert(i) for i in range(5)]
+    batch = [zone_alert(i) for i in range(5)]
     assert await sink.write(batch) == 5
     assert await sink.write(batch) == 0, "a second write of the same alerts must add nothing"
-    assert await sink.write([*batch, _alert(5)]) == 1
+    assert await sink.write([*batch, zone_alert(5)]) == 1
     assert await client.xlen(settings.redis_key("alerts")) == 6
     latest = await client.hget(settings.redis_key("aircraft"), "ae0005")
     assert latest is not None and orjson.loads(latest)["alert_id"] == "a0005"
@@ -51,7 +41,7 @@ async def test_sink_counts_per_event_id_and_catches_changed_content(settings: Se
     """Identity is (alert_id, seq): a re-sent message whose content changed is a conflict, not a new alert."""
     client = aioredis.Redis.from_url(settings.redis_url)
     sink = RedisAlertSink(client, settings)
-    first = [{**_alert(i), "seq": 0, "event_id": f"a{i:04d}:0", "distance_to_boundary_m": 1000.0 + i}
+    first = [{**zone_alert(i), "seq": 0, "event_id": f"a{i:04d}:0", "distance_to_boundary_m": 1000.0 + i}
              for i in range(3)]
     assert await sink.write(first) == 3
     changed = {**first[1], "distance_to_boundary_m": 999.0}  # same message, different content
