@@ -49,23 +49,33 @@ def main() -> None:
     ap.add_argument("--flush-s", type=float, default=5.0, help="wall seconds between state flushes")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--export-ab", action="store_true")
+    ap.add_argument("--live", type=float, default=0.0, metavar="SLICE_S",
+                    help="batches as a live feed brings them: the records of SLICE_S of event time "
+                         "per batch (e.g. 0.02), instead of 50 records of a catch-up")
     args = ap.parse_args()
 
     settings = Settings(workdir=str(ROOT / ".cache" / "profile_world"))
-    total, chunks = bp.world_chunks(args.aircraft, 2.0, args.seconds, 1.74e9, 1.0, 0.02)
+    total, chunks = bp.world_chunks(args.aircraft, 2.0, args.seconds, 1.74e9, args.live or 1.0, 0.02)
     records: list[tuple[int, bytes]] = []
+    batches: list[list[tuple[int, bytes]]] = []
     for chunk in chunks():
+        live: list[tuple[int, bytes]] = []
         for part, group in sorted(group_by_partition(chunk, settings.partitions).items()):
             for i in range(0, len(group), MAX_BATCH_POSITIONS):
-                records.append((part, encode_position_batch(group[i : i + MAX_BATCH_POSITIONS])))
+                live.append((part, encode_position_batch(group[i : i + MAX_BATCH_POSITIONS])))
+        records.extend(live)
+        if live:
+            batches.append(live)
+    if not args.live:
+        batches = [records[i : i + BATCH_RECORDS] for i in range(0, len(records), BATCH_RECORDS)]
     engine = build_engine(settings)
     adapter = TrackAdapter(engine, {}, settings.partitions)
 
     def run() -> tuple[int, float]:
         n = 0
         t0 = last = time.perf_counter()
-        for i in range(0, len(records), BATCH_RECORDS):
-            n += adapter.handle(records[i : i + BATCH_RECORDS], 2e9).positions
+        for batch in batches:
+            n += adapter.handle(batch, 2e9).positions
             if time.perf_counter() - last >= args.flush_s:
                 adapter.stream.flush_state()
                 last = time.perf_counter()
@@ -79,7 +89,8 @@ def main() -> None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
     else:
         n, dt = run()
-    print(f"{args.aircraft:,} aircraft, {total:,} positions in {len(records):,} records: "
+    print(f"{args.aircraft:,} aircraft, {total:,} positions in {len(records):,} records, "
+          f"{len(batches):,} batches: "
           f"{n / dt:,.0f} positions/s ({dt:.1f} s{', under cProfile' if args.profile else ''})")
 
     if args.export_ab:
