@@ -52,9 +52,13 @@ def main() -> None:
     ap.add_argument("--live", type=float, default=0.0, metavar="SLICE_S",
                     help="batches as a live feed brings them: the records of SLICE_S of event time "
                          "per batch (e.g. 0.02), instead of 50 records of a catch-up")
+    ap.add_argument("--tolerance", type=float, default=None,
+                    help="reorder tolerance in seconds (default: the settings' default; the live goal uses 0)")
     args = ap.parse_args()
 
     settings = Settings(workdir=str(ROOT / ".cache" / "profile_world"))
+    if args.tolerance is not None:
+        settings = settings.replace(reorder_tolerance_s=args.tolerance)
     total, chunks = bp.world_chunks(args.aircraft, 2.0, args.seconds, 1.74e9, args.live or 1.0, 0.02)
     records: list[tuple[int, bytes]] = []
     batches: list[list[tuple[int, bytes]]] = []
