@@ -278,6 +278,8 @@ def _strings(col: Any, n: int, name: str) -> tuple[npt.NDArray[np.object_], npt.
         return arr, np.full(n, _hashable(col) and bool(check(col)))
     good = _known_good.setdefault(name, set())
     try:
+        if good.issuperset(col):  # the usual case, decided without building a set of the column
+            return objects(col), np.ones(n, dtype=np.bool_)
         unknown = set(col) - good
     except TypeError:  # an unhashable item (array or object): judged one by one
         ok = [_hashable(x) and bool(check(x)) for x in col]
