@@ -1,6 +1,7 @@
 """Pipeline benchmark on the real local broker and Redis: throughput, latency, memory, scaling.
 
     .venv/bin/python bench/bench_pipeline.py [--quick] [--only PHASE...] [--world-aircraft N] [--world-seconds S]
+                                             [--world-live-runs N]
 
 Workload: the two real recordings in tests/data (DAL1812's readsb trace, BOE004's flight)
 replicated onto many synthetic aircraft (own icao24, staggered start), so the pipeline sees
@@ -23,6 +24,12 @@ private broker + Redis started by this script, with a fresh topic prefix per pha
    Redis stamped its stream entry minus the wall time the producer sent the position that
    triggered it; once with reorder tolerance 0 (the pipeline's own latency) and once with the
    default 2 s, which every alert waits by design;
+3b. world live: the world load's fleet (25,000 aircraft at 2 Hz, ~48,000 positions/s) fed
+   live on the production rocksdb:// store with reorder tolerance 0: 45 s of backlog, then 60 s
+   sent on schedule in 20 ms slices; per alert raised in the window, Redis's stamp minus the
+   send time of its position's slice, and the worker's CPU share over the window. A fixed
+   protocol: N runs (default 3) of the same work, every run in the table, the median run and
+   the worst quoted;
 4. memory: the worker's resident memory as 100,000 aircraft (two positions each, anywhere
    between 60 S and 60 N) enter its state, in two steps (20,000 then 80,000) each ended by a
    flush to the table (memory:// store, so the table's copy is in the figure too); the
