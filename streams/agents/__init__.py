@@ -179,7 +179,7 @@ def _kafka_producer(app: faust.App) -> Any:
 def _state_flusher(app: faust.App, settings: Settings, metrics: Metrics, engine: Engine) -> tuple[Any, Any]:
     """The changelog-backed aircraft-state table, the track agent's adapter over it, and the
     flusher that writes its dirty aircraft (started here, on its own loop)."""
-    from streams.agents.flush import StateFlusher
+    from streams.agents.flush import StateFlusher, rocksdb_write_many
     from streams.agents.track import TrackAdapter
     from streams.kafka_io import BatchDelivery, send_batches
 
@@ -197,7 +197,8 @@ def _state_flusher(app: faust.App, settings: Settings, metrics: Metrics, engine:
     # The adapter reads and writes the table's store; the flusher sends the changelog records
     # itself, in bulk (see streams/agents/flush.py for why not through Table.__setitem__).
     state_store: Any = state_table.data  # a Faust Store: a mapping plus set_persisted_offset
-    adapter = TrackAdapter(engine, state_store, settings.partitions, settings.max_message_bytes)
+    adapter = TrackAdapter(engine, state_store, settings.partitions, settings.max_message_bytes,
+                           write_many=rocksdb_write_many(state_store))
     changelog_topic = state_table.changelog_topic.get_topic_name()
 
     def on_acked(ev: Any) -> None:  # what Stream.ack reports when it releases a record's last reference

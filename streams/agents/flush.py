@@ -76,6 +76,37 @@ def partition_scope(evs: Iterable[Any]) -> Callable[[int], AbstractContextManage
     return for_partition
 
 
+def rocksdb_write_many(store: Any) -> Callable[[int, list[tuple[bytes, bytes]]], None] | None:
+    """A flush's writes for one partition as one RocksDB write batch, when ``store`` is Faust's
+    RocksDB store on rocksdict (None otherwise: the flush sets items one at a time).
+
+    Faust's ``Store._set`` costs ~8-10 us a key (the current event, its key index, one put);
+    a flush rewrites every changed aircraft (25,000 every 5 s on a world feed), and the write
+    batch does the same work at ~2 us a key, atomically per partition. It does what ``_set``
+    and Faust's own ``apply_changelog_batch`` do, through their private parts: the
+    partition's database (``_db_for_partition``) and the key index reads use to find a key's
+    partition (``_key_index``). A Faust upgrade that renames them fails here, at start."""
+    from faust.stores import rocksdb as faust_rocksdb
+
+    if not isinstance(store, faust_rocksdb.Store) or not store.use_rocksdict:
+        return None
+    db_for_partition = store._db_for_partition
+    key_index = store._key_index
+    write_batch = faust_rocksdb.rocksdict.WriteBatch
+
+    def write_many(partition: int, items: list[tuple[bytes, bytes]]) -> None:
+        if not items:
+            return
+        batch = write_batch(raw_mode=True)
+        for key, value in items:
+            batch.put(key, value)
+        db_for_partition(partition).write(batch)
+        for key, _value in items:
+            key_index[key] = partition
+
+    return write_many
+
+
 class StateFlusher:
     """Holds processed records until the state they changed is durable in the table.
 

@@ -27,7 +27,7 @@ import orjson
 from streams.codec import BATCH_FORMAT, decode_position_batch, right_sized
 from streams.columns import PositionColumns
 from streams.core.stages import encode_coverage_batch, encode_mission
-from streams.core.stream import DEAD_LETTER_REJECTIONS, TrackStream
+from streams.core.stream import DEAD_LETTER_REJECTIONS, TrackStream, WriteMany
 from streams.messages import DeadLetter
 from streams.parsers.base import OVERSIZE_RAW_PREFIX
 
@@ -60,9 +60,9 @@ class TrackAdapter:
     """Decode, call the track stage, encode. The state it keeps is the stage's (``stream``)."""
 
     def __init__(self, engine: Engine, table: MutableMapping[bytes, bytes], partitions: int,
-                 max_message_bytes: int | None = None) -> None:
+                 max_message_bytes: int | None = None, write_many: WriteMany | None = None) -> None:
         self.engine = engine
-        self.stream = TrackStream(engine, table, partitions)
+        self.stream = TrackStream(engine, table, partitions, write_many)
         # Track documents become Kafka records as they are built (see Engine.track_encoder).
         engine.track_encoder = encode_track
         # Records on the positions topic may come from any producer: one bigger than the

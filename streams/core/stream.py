@@ -43,6 +43,9 @@ if TYPE_CHECKING:  # typing only: importing the engine at run time compiles numb
 log = logging.getLogger(__name__)
 
 PartitionScope = Callable[[int], AbstractContextManager[Any] | None]
+# Writes (key, state) pairs of one partition to the table in one go (the worker's RocksDB
+# store: one write batch); without one, a flush sets the table's items one by one.
+WriteMany = Callable[[int, list[tuple[bytes, bytes]]], None]
 
 # Rejections that are evidence of a bad input become dead letters. Duplicates (the same
 # message heard by several receivers) and late positions (older than the aircraft's state,
@@ -69,9 +72,11 @@ class StreamStep:
 class TrackStream:
     """The track stage over one worker's partitions (or, in ``analyze``, all of them)."""
 
-    def __init__(self, engine: Engine, table: MutableMapping[bytes, bytes], partitions: int) -> None:
+    def __init__(self, engine: Engine, table: MutableMapping[bytes, bytes], partitions: int,
+                 write_many: WriteMany | None = None) -> None:
         self.engine = engine
         self.table = table
+        self.write_many = write_many
         self.partitions = partitions
         self.watermark = float("-inf")
         # Highest event time seen per partition. Stream time is the minimum over partitions:
@@ -170,13 +175,20 @@ class TrackStream:
             rows.setdefault(partition, []).append(i)
         for partition, idx in rows.items():
             with scopes[partition] or nullcontext():
+                puts: list[tuple[bytes, bytes]] = []
                 for i in idx:
                     value = states[i]
                     if value is None:
                         self.table.pop(keys[i], None)
                     else:
-                        self.table[keys[i]] = value
-                    self._dirty.discard(todo[i][0])  # only once written: a failed write is retried, not lost
+                        puts.append((keys[i], value))
+                if self.write_many is not None:
+                    self.write_many(partition, puts)
+                else:
+                    for key, value in puts:
+                        self.table[key] = value
+            for i in idx:  # only once written: a failed write is retried, not lost
+                self._dirty.discard(todo[i][0])
         return [(partition, key, value) for (_icao, partition), key, value in zip(todo, keys, states, strict=True)]
 
     def _restore(self, icao: str) -> None:
