@@ -25,7 +25,10 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streams.core.stream import WriteMany
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ def partition_scope(evs: Iterable[Any]) -> Callable[[int], AbstractContextManage
     return for_partition
 
 
-def rocksdb_write_many(store: Any) -> Callable[[int, list[tuple[bytes, bytes]]], None] | None:
+def rocksdb_write_many(store: Any) -> WriteMany | None:
     """A flush's writes for one partition as one RocksDB write batch, when ``store`` is Faust's
     RocksDB store on rocksdict (None otherwise: the flush sets items one at a time).
 

@@ -404,10 +404,10 @@ class Engine:
             self.behaviour.after(slot, rel.t[acc], lat, lon, alt, g, tr,
                                  np.asarray(sc.dist_m, dtype=np.float64), np.asarray(sc.tte_s, dtype=np.float64),
                                  pre, callsign_at, out)
-            self._update_callsigns(rel.slot, cs, ctx.reset_rel)
+            self._update_latest(self._callsign, rel.slot, cs, ctx.reset_rel)
             self._update_latest(self._squawk, rel.slot, rel.cols.squawk, ctx.reset_rel)
         else:
-            self._update_callsigns(rel.slot, cs, np.zeros(n, dtype=np.bool_))
+            self._update_latest(self._callsign, rel.slot, cs, np.zeros(n, dtype=np.bool_))
             self._update_latest(self._squawk, rel.slot, rel.cols.squawk, np.zeros(n, dtype=np.bool_))
         self._touch(touched, out)
 
@@ -415,12 +415,6 @@ class Engine:
         names = [K.REASON_NAMES[r] for r in reasons.tolist()]
         out.rejected.extend(zip(cols.to_positions(), names, strict=True))
         out.counters.update(f"rejected.{r}" for r in names)
-
-    def _update_callsigns(
-        self, slot: npt.NDArray[np.int64], cs: npt.NDArray[np.object_], reset: npt.NDArray[np.bool_]
-    ) -> None:
-        """Remember each aircraft's latest callsign among released positions (sorted by slot)."""
-        self._update_latest(self._callsign, slot, cs, reset)
 
     @staticmethod
     def _update_latest(store: list[str | None], slot: npt.NDArray[np.int64], col: npt.NDArray[np.object_],
