@@ -359,12 +359,40 @@ async def settled_metrics(w: Worker) -> dict[str, float]:
     return await still_metrics(w, alerts, "alerts (raised, not all in Redis yet)")
 
 
+class RedisAlerts:
+    """The alerts already in Redis when a live window starts, and those added since. An alert
+    is "in Redis" when the sink's XADD ran: the entry id is Redis's clock in ms (the same
+    machine's clock as the send times), so no subscriber's own delay is counted."""
+
+    def __init__(self, client: Any, key: str, before: set[bytes]) -> None:
+        self.client, self.key, self.before = client, key, before
+
+    @classmethod
+    async def open(cls, s: Settings) -> RedisAlerts:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(s.redis_url)
+        key = s.redis_key("alerts")
+        return cls(client, key, {e for e, _ in await client.xrange(key)})
+
+    async def new(self) -> list[tuple[float, dict[str, Any]]]:
+        """(Redis's stamp in s, alert document) of every alert added since :meth:`open`; closes."""
+        out = [(int(e.split(b"-")[0]) / 1000.0, orjson.loads(f[b"alert"]))
+               for e, f in await self.client.xrange(self.key) if e not in self.before]
+        await self.client.aclose()
+        return out
+
+
+def percentile_ms(lat: list[float], q: float) -> float:
+    """The q-quantile of sorted latencies in seconds, in ms (NaN when there are none)."""
+    return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
+
+
 async def latency_phase(base: Settings, rate: float, live_s: float, tolerance_s: float, tmp: Path,
                         ) -> dict[str, float]:
     """Alert latency on a live feed: event time is wall time, as it is for a receiver."""
     import gc
 
-    import redis.asyncio as aioredis
 
     s = phase_settings(base, "lat").replace(reorder_tolerance_s=tolerance_s)
     await ensure_topics(s)
@@ -383,9 +411,7 @@ async def latency_phase(base: Settings, rate: float, live_s: float, tolerance_s:
         await produce_all(s, backlog)
         await wait_processed(w, len(backlog), time.perf_counter(), timeout=600)
         await settled_metrics(w)  # the backlog's own alerts are in Redis before the clock starts
-        client = aioredis.Redis.from_url(s.redis_url)
-        stream_key = s.redis_key("alerts")
-        backlog_ids = {e for e, _ in await client.xrange(stream_key)}
+        redis_alerts = await RedisAlerts.open(s)
         producer = make_producer(s, linger_ms=1)
         await producer.start()
         # 20 ms slices: a steady feed without a sleep per position, each slice one record per
@@ -421,11 +447,7 @@ async def latency_phase(base: Settings, rate: float, live_s: float, tolerance_s:
         await producer.flush()
         await producer.stop()
         await settled_metrics(w)
-        # An alert is "in Redis" when the sink's XADD ran: the entry id is Redis's clock in ms
-        # (the same machine's clock as sent_at), so no subscriber's own delay is counted.
-        received = [(int(e.split(b"-")[0]) / 1000.0, orjson.loads(f[b"alert"]))
-                    for e, f in await client.xrange(stream_key) if e not in backlog_ids]
-        await client.aclose()
+        received = await redis_alerts.new()
         lat = []
         for t_redis, a in received:
             t_ev = a.get("confirmed_event_time") or a.get("event_time")
@@ -436,7 +458,7 @@ async def latency_phase(base: Settings, rate: float, live_s: float, tolerance_s:
         gc.unfreeze()
 
         def pct(q: float) -> float:
-            return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
+            return percentile_ms(lat, q)
 
         return {"reorder_tolerance_s": tolerance_s, "rate_target": rate, "rate_achieved": round(achieved),
                 "aircraft": n_air, "positions_per_aircraft_s": hz, "live_s": live_s, "backlog": len(backlog),
@@ -674,7 +696,6 @@ async def world_live_phase(base: Settings, n_air: int, hz: float, live_s: float,
     Also the worker's CPU share over the window (the goal: under 60 % of a core)."""
     import gc
 
-    import redis.asyncio as aioredis
 
     s = phase_settings(base, f"wlive{run}").replace(
         reorder_tolerance_s=0.0, store="rocksdb://", data_dir=str(tmp / f"world-live-{run}"))
@@ -722,9 +743,7 @@ async def world_live_phase(base: Settings, n_air: int, hz: float, live_s: float,
         assert backlog_n + live_n == total, (backlog_n, live_n, total)  # every position has its slice
         await wait_processed(w, backlog_n, time.perf_counter(), timeout=900)
         await settled_metrics(w)  # the backlog's own alerts are in Redis before the clock starts
-        client = aioredis.Redis.from_url(s.redis_url)
-        stream_key = s.redis_key("alerts")
-        backlog_ids = {e for e, _ in await client.xrange(stream_key)}
+        redis_alerts = await RedisAlerts.open(s)
         producer = make_producer(s, linger_ms=1)
         await producer.start()
         topic = POSITIONS.name(s)
@@ -747,9 +766,7 @@ async def world_live_phase(base: Settings, n_air: int, hz: float, live_s: float,
         await producer.flush()
         await producer.stop()
         m = await settled_metrics(w)
-        received = [(int(e.split(b"-")[0]) / 1000.0, orjson.loads(f[b"alert"]))
-                    for e, f in await client.xrange(stream_key) if e not in backlog_ids]
-        await client.aclose()
+        received = await redis_alerts.new()
         gc.unfreeze()
         peak = w.rss_mb("VmHWM")
     finally:
@@ -762,7 +779,7 @@ async def world_live_phase(base: Settings, n_air: int, hz: float, live_s: float,
     lat.sort()
 
     def pct(q: float) -> float:
-        return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1) if lat else float("nan")
+        return round(percentile_ms(lat, q), 1)
 
     return {"run": run, "store": s.store, "reorder_tolerance_s": 0.0, "aircraft": n_air, "hz": hz,
             "live_s": live_s, "backlog": backlog_n, "positions_live": live_n,
