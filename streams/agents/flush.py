@@ -43,6 +43,12 @@ STATE_FLUSH_S = 5.0
 # aircraft in one go held alerts back for seconds). 20,000 aircraft take ~2 s of 5.
 STATE_CHUNK = 250
 STATE_CHUNK_PAUSE_S = 0.02
+# In a catch-up a batch holds the lock for ~0.3-0.6 s, so one chunk per turn of the lock made
+# a flush of 25,000 aircraft last 100 batches (~50 s) while the records of those batches stayed
+# held, ~11 MB/s of them: the world catch-up's RSS grew to 1.4-1.6 GB. A flush therefore keeps
+# the lock for more chunks, up to this share of the time the last batch held it: a batch still
+# waits at most half a batch behind a flush, and a live batch (a few ms) still one chunk.
+STATE_HOLD_SHARE = 0.5
 # While the broker restarts, the producer has no partition metadata and a changelog write
 # fails; retrying for up to ~5 min rides out a restart without losing state.
 WRITE_RETRIES = 60
@@ -118,9 +124,9 @@ class StateFlusher:
     is never ahead of a delivered alert. :meth:`flush` (from a timer, so held records never
     wait for the next batch, e.g. during a rebalance, which waits for every record to be
     acknowledged) takes the records held so far and the aircraft dirty so far, writes those
-    aircraft a chunk at a time under the lock, waits for the producer to deliver the
-    changelog, and acknowledges the records. Batches run between chunks; what they change
-    and hold belongs to the next flush.
+    aircraft in chunks under the lock (as many a turn as fit in a share of a batch's turn),
+    waits for the producer to deliver the changelog, and acknowledges the records. Batches
+    run between turns; what they change and hold belongs to the next flush.
     """
 
     def __init__(self, stream: Any, producer_flush: Callable[[], Awaitable[None]],
@@ -144,6 +150,7 @@ class StateFlusher:
         # partition p needs some event of p as Faust's "current event".
         self._latest: dict[int, Any] = {}
         self._held_since = 0.0
+        self._batch_s = 0.0  # how long the last batch held the lock (see STATE_HOLD_SHARE)
         self.flushes = 0
         self.written = 0
 
@@ -152,13 +159,22 @@ class StateFlusher:
         return len(self._held)
 
     def hold(self, evs: Iterable[Any]) -> None:
-        """Keep these records unacknowledged until the next flush (Faust acks its own reference)."""
+        """Keep these records unacknowledged until the next flush (Faust acks its own reference).
+
+        Only the acknowledgement is owed from here on, so a held record lets go of its value:
+        the caller has taken the values it processes, and a catch-up holds ~5 s of input
+        between flushes (~100 MB of position-batch records on a world feed, memray at the peak)."""
         if not self._held:
             self._held_since = self.clock()
         for ev in evs:
             ev.message.incref()
+            ev.value = ev.message.value = None
             self._held.append(ev)
             self._latest[ev.message.partition] = ev
+
+    def note_batch(self, seconds: float) -> None:
+        """How long the agent's last batch held :attr:`lock` (a flush holds it for a share of that)."""
+        self._batch_s = seconds
 
     def due(self, now: bool = False) -> bool:
         """True once the oldest held record has waited ``interval_s``, or at once if ``now``
@@ -174,11 +190,18 @@ class StateFlusher:
         deliveries: list[Any] = []
         written: list[str] = []
         try:
-            for i in range(0, len(todo), self.chunk):
+            i = 0
+            while i < len(todo):
                 if i:
                     await asyncio.sleep(self.pause_s)
                 async with self.lock:
-                    written += await self._write_with_retry(todo[i : i + self.chunk], deliveries)
+                    # at least one chunk a turn, more while within a share of the last batch's turn
+                    start, budget = self.clock(), STATE_HOLD_SHARE * self._batch_s
+                    while i < len(todo):
+                        written += await self._write_with_retry(todo[i : i + self.chunk], deliveries)
+                        i += self.chunk
+                        if self.clock() - start >= budget:
+                            break
             await self.producer_flush()
             failed = sum(1 for d in deliveries if not d.delivered())
             if failed:

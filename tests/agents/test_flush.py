@@ -24,6 +24,7 @@ pytestmark = pytest.mark.unit
 class Message:
     def __init__(self, partition: int, offset: int) -> None:
         self.partition, self.offset, self.refcount, self.acked = partition, offset, 1, False
+        self.value: bytes | None = b"position-batch record"
 
     def incref(self) -> None:
         self.refcount += 1
@@ -32,6 +33,7 @@ class Message:
 class Event:
     def __init__(self, partition: int, offset: int, log: list[str]) -> None:
         self.message = Message(partition, offset)
+        self.value = self.message.value
         self.log = log
 
     def ack(self) -> bool:
@@ -153,6 +155,7 @@ async def test_held_records_are_committed_only_after_state_is_written_and_delive
     f, clock, acked, changelog, persisted = make(log, adapter)
     evs = [Event(0, 10, log), Event(1, 4, log)]
     f.hold(evs)
+    assert all(ev.value is None and ev.message.value is None for ev in evs)  # only the ack is owed
     for ev in evs:  # Faust's take_events acks its own reference after the agent body
         assert ev.ack() is False
     assert not any(ev.message.acked for ev in evs) and f.held == 2
@@ -191,6 +194,35 @@ async def test_a_flush_writes_in_chunks_and_lets_batches_run_between_them() -> N
     # the batch's record and aircraft belong to the next flush, not this one
     assert "commit 0:1" in log and "commit 0:2" not in log and f.held == 1
     assert adapter.dirty == {"0fffff"} and persisted == {0: 6}
+
+
+@pytest.mark.parametrize(("write_s", "order"), [
+    (0.2, ["write 3", "write 3", "write 1", "batch"]),  # 0.6 s of writes: one turn (the 3rd chunk starts at 0.4)
+    (0.3, ["write 3", "write 3", "batch", "write 1"]),  # the 2nd chunk ends at 0.6 s: the batch goes next
+])
+async def test_a_flush_keeps_the_lock_for_a_share_of_the_last_batchs_turn(write_s: float, order: list[str]) -> None:
+    """A catch-up batch holds the lock ~0.5 s: a flush that took one chunk per turn would wait
+    one batch per chunk while the records of every batch meanwhile stayed held. With the last
+    batch at 1 s, a flush writes chunks for up to 0.5 s a turn, then lets the next batch in."""
+    log: list[str] = []
+    adapter = Adapter(log, [f"0{n:05x}" for n in range(7)])
+    f, clock, _acked, _changelog, _persisted = make(log, adapter, chunk=3)
+    flush_state = adapter.flush_state
+
+    def timed_flush_state(icaos: Iterable[str], in_partition: Any) -> list[tuple[int, bytes, bytes | None]]:
+        clock.t += write_s  # each chunk "takes" write_s
+        return flush_state(icaos, in_partition)
+
+    adapter.flush_state = timed_flush_state  # type: ignore[method-assign]
+    f.hold([Event(0, 1, log)])
+    f.note_batch(1.0)
+
+    async def batch() -> None:  # waits for the lock from the flush's first pause on
+        async with f.lock:
+            log.append("batch")
+
+    await asyncio.gather(f.flush(), batch())
+    assert [x for x in log if x.startswith(("write", "batch"))] == order
 
 
 async def test_a_failed_send_is_retried_and_nothing_is_acked_before_it_succeeds() -> None:
