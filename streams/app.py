@@ -108,8 +108,11 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
-        # Batches are large; Faust's default 4 KiB-record tuning would re-fetch constantly.
-        consumer_max_fetch_size=8 * 1024 * 1024,
+        # Batches are large; Faust's default 4 KiB-record tuning would re-fetch constantly. 2 MiB per
+        # partition, not 8: in a world catch-up the fetch responses and the records copied out of them
+        # set the peak (827 MB at 8 MiB, 639-650 MB at 2 MiB, same hour), and the rate stayed within
+        # run-to-run noise (150-188k against 166-169k positions/s; bench/results/bench_pipeline_world.txt).
+        consumer_max_fetch_size=2 * 1024 * 1024,
         # 256 records buffered per topic partition's stream (Faust's default 4096): a catch-up held
         # ~2,400 fetched position-batch records (~300 MB, measured with memray at the world
         # catch-up's peak) waiting for the track agent, which takes 50 at a time; 256 is five batches.
