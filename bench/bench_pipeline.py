@@ -49,6 +49,7 @@ import asyncio
 import bisect
 import gzip
 import itertools
+import shutil
 import signal
 import subprocess
 import sys
@@ -887,6 +888,7 @@ async def main() -> None:
     stack.up(log=lambda m: print(m, file=sys.stderr))
     base = stack.settings_for_clients()
     results: dict[str, object] = {"quick": args.quick}
+    finished = False
     try:
         if "throughput" in phases:
             await throughput_phase(base, n_air, tmp, results)
@@ -917,8 +919,16 @@ async def main() -> None:
                                  for store in ("rocksdb://", "memory://") for rate in (10_000.0, 50_000.0)]
         if "two" in phases:
             results["two_workers"] = await two_workers_phase(base, n_air, tmp)
+        finished = True
     finally:
         stack.down()
+        # A full run leaves 1-5 GB of Kafka segments here (they filled the disk after ~30 runs): the
+        # broker's data always goes; the workers' logs stay when a phase failed, for its diagnosis.
+        shutil.rmtree(tmp / "stack" / "kafka-data", ignore_errors=True)
+        if finished:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"bench_pipeline: the workers' logs are kept in {tmp}", file=sys.stderr)
     rows: list[tuple[str, str]] = []
     if "throughput" in phases:
         rows += [
