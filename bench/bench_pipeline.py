@@ -394,7 +394,6 @@ async def latency_phase(base: Settings, rate: float, live_s: float, tolerance_s:
     """Alert latency on a live feed: event time is wall time, as it is for a receiver."""
     import gc
 
-
     s = phase_settings(base, "lat").replace(reorder_tolerance_s=tolerance_s)
     await ensure_topics(s)
     w = Worker(s, tmp / f"worker-latency-{tolerance_s:g}.log")
@@ -457,14 +456,10 @@ async def latency_phase(base: Settings, rate: float, live_s: float, tolerance_s:
                 lat.append(t_redis - sent_at[key])
         lat.sort()
         gc.unfreeze()
-
-        def pct(q: float) -> float:
-            return percentile_ms(lat, q)
-
         return {"reorder_tolerance_s": tolerance_s, "rate_target": rate, "rate_achieved": round(achieved),
                 "aircraft": n_air, "positions_per_aircraft_s": hz, "live_s": live_s, "backlog": len(backlog),
                 "alerts": len(received), "alerts_matched": len(lat),
-                "p50_ms": round(pct(0.50), 1), "p99_ms": round(pct(0.99), 1),
+                "p50_ms": round(percentile_ms(lat, 0.50), 1), "p99_ms": round(percentile_ms(lat, 0.99), 1),
                 "max_ms": round(lat[-1] * 1000, 1) if lat else float("nan"),
                 "worker_cpu_share": round(cpu, 3),
                 "worker_rss_mb": round(w.rss_mb(), 1)}
@@ -697,7 +692,6 @@ async def world_live_phase(base: Settings, n_air: int, hz: float, live_s: float,
     Also the worker's CPU share over the window (the goal: under 60 % of a core)."""
     import gc
 
-
     s = phase_settings(base, f"wlive{run}").replace(
         reorder_tolerance_s=0.0, store="rocksdb://", data_dir=str(tmp / f"world-live-{run}"))
     await ensure_topics(s)
@@ -778,14 +772,11 @@ async def world_live_phase(base: Settings, n_air: int, hz: float, live_s: float,
         if t_ev is not None and 0 <= (k := slot(float(t_ev))) < n_slices:
             lat.append(t_redis - sent_at[k])
     lat.sort()
-
-    def pct(q: float) -> float:
-        return round(percentile_ms(lat, q), 1)
-
     return {"run": run, "store": s.store, "reorder_tolerance_s": 0.0, "aircraft": n_air, "hz": hz,
             "live_s": live_s, "backlog": backlog_n, "positions_live": live_n,
             "rate_achieved": round(live_n / wall), "alerts": len(received), "alerts_matched": len(lat),
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(lat[-1] * 1000, 1) if lat else float("nan"),
+            "p50_ms": round(percentile_ms(lat, 0.50), 1), "p99_ms": round(percentile_ms(lat, 0.99), 1),
+            "max_ms": round(lat[-1] * 1000, 1) if lat else float("nan"),
             "worker_cpu_share": round(cpu, 3), "peak_rss_mb": round(peak, 1),
             # The track agent's batches in the window: its per-batch histogram (named for the
             # geofence kernel, it times all of TrackAdapter.handle) counts one per batch. How
@@ -922,9 +913,9 @@ async def main() -> None:
         finished = True
     finally:
         stack.down()
-        # A full run leaves 1-5 GB of Kafka segments here (they filled the disk after ~30 runs): the
-        # broker's data always goes; the workers' logs stay when a phase failed, for its diagnosis.
-        shutil.rmtree(tmp / "stack" / "kafka-data", ignore_errors=True)
+        # A full run leaves 1-5 GB of Kafka segments in the stack's directory (they filled the disk
+        # after ~30 runs): it always goes; the workers' logs beside it stay when a phase failed.
+        stack.wipe()
         if finished:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
