@@ -230,6 +230,12 @@ class PatternConfig:
     # - not elongated: the laps' points have a principal-axis aspect (sqrt of the eigenvalue
     #   ratio) <= 1.5, the racetrack's minimum; elongated laps over one spot are a racetrack.
     orbit_max_aspect: float = 1.5
+    # - off: the laps of a run may turn either way (a reversal over the same spot stays one orbit),
+    #   and consecutive lap centres may move any distance within orbit_max_drift. Requiring one way
+    #   or <= 0.25-0.4 diameters between consecutive laps was tried against the TV relay's drifting,
+    #   reversing circles: no better balance of orbit and loiter (bench/cv_patterns.py --grid 2).
+    orbit_one_way: bool = False
+    orbit_max_lap_drift: float = math.inf
     # Racetrack: one turn direction, straight legs parallel to the axis (axial resultant of the
     # straight headings), elongated.
     racetrack_dominance: float = 0.6
@@ -246,6 +252,8 @@ class PatternConfig:
     # (one fit a minute: about 3 of the last 5 minutes), so it does not flap on single odd fits.
     kind_votes: int = 5
     kind_majority: int = 3
+    # A change to loiter needs more: see below (3, 4 and 5 of 5 were compared in bench/cv_patterns.py).
+    loiter_majority: int = 4
     # An open pattern ends ("pattern_broken") after its window stopped qualifying this long.
     break_s: float = 600.0
     # An open pattern ends ("silent") after this long without samples; also the gap after which the
@@ -265,6 +273,8 @@ class PatternConfig:
     def __post_init__(self) -> None:
         if not self.windows_s or any(w <= 0 for w in self.windows_s):
             raise ValueError("windows_s must be positive")
+        if not (1 <= self.kind_majority <= self.kind_votes and 1 <= self.loiter_majority <= self.kind_votes):
+            raise ValueError("kind_majority and loiter_majority must be between 1 and kind_votes")
         if self.stay_turn_deg > self.start_turn_deg or self.stay_ratio > self.start_ratio:
             raise ValueError("stay thresholds must not exceed start thresholds (hysteresis)")
         object.__setattr__(self, "windows_s", tuple(sorted(float(w) for w in self.windows_s)))
@@ -607,11 +617,11 @@ class PatternDetector:
             # ``votes``): one odd fit - a window catching the transit in, a sparse lap - neither
             # changes the kind nor restarts the count towards a change.
             tr.votes = (tr.votes + fit.kind[0])[-cfg.kind_votes :]
-            # Loiter is the absence of a recognised shape: a shape holds until kind_votes - 1 of
+            # Loiter is the absence of a recognised shape: a shape holds until loiter_majority of
             # the last kind_votes fits lost it (as _qualify prefers a shape over loiter), so a
             # racetrack that frays as the aircraft leaves is not relabelled on its way out (the
             # P-8 of tests/data/behaviour turned "loiter" in its last update with 3 of 5).
-            need = cfg.kind_votes - 1 if fit.kind == "loiter" else cfg.kind_majority
+            need = cfg.loiter_majority if fit.kind == "loiter" else cfg.kind_majority
             if fit.kind != tr.kind and tr.votes.count(fit.kind[0]) >= need:
                 tr.kind, tr.votes, changed = fit.kind, "", True
             # A pattern does not grow by a third between samples: a jump in span is the transit
@@ -785,6 +795,7 @@ class PatternDetector:
         diam: list[float] = []
         i0 = end = 0
         taken = skipped = 0
+        sign0 = 0.0
         for i1 in ends:
             seg = turns[i0:i1]
             tot = float(np.abs(seg).sum())
@@ -802,6 +813,13 @@ class PatternDetector:
             ox, oy, dm = float(np.mean(cx2)), float(np.mean(cy2)), float(np.median(d2))
             if not dm > 0 or float(np.max(np.hypot(np.array(cx2) - ox, np.array(cy2) - oy))) > cfg.orbit_max_drift * dm:
                 break
+            sgn = 1.0 if float(seg.sum()) > 0 else -1.0
+            if cfg.orbit_one_way and taken and sgn != sign0:
+                break
+            if taken and math.hypot(mx - cxs[-1], my - cys[-1]) > cfg.orbit_max_lap_drift * dm:
+                break
+            if not taken:
+                sign0 = sgn
             cxs, cys, diam, taken, i0 = cx2, cy2, d2, taken + 1, i1
             end = i1
         i0 = end

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from streams.core.patterns import SAMPLE_INTERVAL_S, PatternDetector, PatternEvent, sample_mask
+from streams.core.patterns import SAMPLE_INTERVAL_S, PatternConfig, PatternDetector, PatternEvent, sample_mask
 from streams.messages import Position
 from streams.parsers import parse_bytes
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "patterns"
-__all__ = ["SAMPLE_INTERVAL_S", "evaluate", "labels", "load", "patterns", "run"]
+__all__ = ["SAMPLE_INTERVAL_S", "evaluate", "labels", "load", "patterns", "record", "replay", "run", "score"]
 MIN_OVERLAP = 0.5  # fraction of a labelled window a pattern must cover to count as detecting it
 
 
@@ -77,9 +77,7 @@ def run(ps: list[Position], detector: PatternDetector | None = None) -> list[Pat
 _ENGINE_PARTS: list[Any] = []
 
 
-def run_engine(ps: list[Position]) -> list[dict[str, Any]]:
-    """pattern.v1 documents of one flight through the real engine (policy "all"), to the end."""
-    from streams.columns import PositionColumns
+def _engine() -> Any:
     from streams.core.classify import Classifier
     from streams.core.config import EngineConfig
     from streams.core.engine import Engine
@@ -89,11 +87,84 @@ def run_engine(ps: list[Position]) -> list[dict[str, Any]]:
     if not _ENGINE_PARTS:
         _ENGINE_PARTS.extend((Geofence.load(), Classifier.load(), Places.load()))
     fence, clf, places = _ENGINE_PARTS
-    engine = Engine(EngineConfig(alert_policy="all"), fence, clf, places)
+    return Engine(EngineConfig(alert_policy="all"), fence, clf, places)
+
+
+def run_engine(ps: list[Position]) -> list[dict[str, Any]]:
+    """pattern.v1 documents of one flight through the real engine (policy "all"), to the end."""
+    from streams.columns import PositionColumns
+
+    engine = _engine()
     out = engine.process(PositionColumns.from_positions(ps))
     out.extend(engine.flush())
     out.extend(engine.advance(math.inf))
     return [a for a in out.alerts if a.get("schema") == "pattern.v1" and a["transition"] != "on_station"]
+
+
+class _Recorder(PatternDetector):
+    """The shipped detector, logging the calls the engine makes of it, to replay them (:func:`replay`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[Any, ...]] = []
+
+    def feed(self, icao24: str, t: float, lat: float, lon: float, track_deg: float, gs_kt: float,
+             alt_ft: float) -> list[PatternEvent]:
+        self.log.append(("feed", icao24, t, lat, lon, track_deg, gs_kt, alt_ft))
+        return super().feed(icao24, t, lat, lon, track_deg, gs_kt, alt_ft)
+
+    def close(self, icao24: str, t: float) -> list[PatternEvent]:
+        self.log.append(("close", icao24, t))
+        return super().close(icao24, t)
+
+    def drop(self, icao24: str) -> None:
+        self.log.append(("drop", icao24))
+        super().drop(icao24)
+
+
+def record(ps: list[Position]) -> list[tuple[Any, ...]]:
+    """The detector calls the real engine makes for one flight (as :func:`run_engine` runs it), with
+    the horizons of its sweeps: :func:`replay` gives the events of any PatternConfig from them
+    without running the engine again (the engine's sampling and turn gate do not depend on it)."""
+    from streams.columns import PositionColumns
+
+    engine = _engine()
+    rec = _Recorder()
+    engine.behaviour.detector = rec
+    sweep = engine.behaviour.sweep
+
+    def logged_sweep(used: Any, horizon: float, out: Any) -> None:
+        rec.log.append(("sweep", horizon))
+        sweep(used, horizon, out)
+
+    engine.behaviour.sweep = logged_sweep
+    engine.process(PositionColumns.from_positions(ps))
+    engine.flush()
+    engine.advance(math.inf)
+    return rec.log
+
+
+def replay(log: list[tuple[Any, ...]], config: PatternConfig | None = None) -> list[dict[str, Any]]:
+    """The pattern documents (the fields :func:`patterns_of_docs` reads) that a detector with
+    ``config`` gives for a :func:`record` log; the engine's for the shipped configuration."""
+    det = PatternDetector(config)
+    evs: list[PatternEvent] = []
+    seen: set[str] = set()
+    for call in log:
+        if call[0] == "feed":
+            seen.add(call[1])
+            evs += det.feed(*call[1:])
+        elif call[0] == "close":
+            evs += det.close(*call[1:])
+        elif call[0] == "drop":
+            det.drop(call[1])
+        else:  # the engine's sweep: only aircraft with an open pattern are asked
+            horizon = call[1]
+            for icao in sorted(i for i in seen if det.active(i)):
+                evs += det.finish(icao) if math.isinf(horizon) else det.silent(icao, horizon)
+    return [{"pattern_id": f"{e.icao24}|{e.pattern_start!r}", "started_at": e.pattern_start, "event_time": e.t,
+             "seq": e.seq, "transition": e.transition, "kind": e.kind,
+             "time_on_station_s": round(e.time_on_station_s, 1)} for e in evs]
 
 
 def patterns_of_docs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -133,27 +204,37 @@ def evaluate(split: str | None = None) -> dict[str, Any]:
             continue
         s = res.setdefault(lab["split"], {"flights": 0, "windows": 0, "detected": 0, "kind_checked": 0,
                                          "kind_right": 0, "transit_legs": 0, "transit_false": 0, "rows": []})
-        pats = patterns_of_docs(run_engine(load(lab["file"], lab.get("icao24"))))
+        f = score(lab, patterns_of_docs(run_engine(load(lab["file"], lab.get("icao24")))))
         s["flights"] += 1
-        for w in lab["windows"]:
-            dur = w["end"] - w["start"]
-            hit = [p for p in pats if min(p["end"], w["end"]) - max(p["start"], w["start"]) >= MIN_OVERLAP * dur]
-            s["windows"] += 1
-            s["detected"] += bool(hit)
-            right = None
-            if w["kind"] in ("orbit", "racetrack"):
-                s["kind_checked"] += 1
-                right = any(w["kind"] == _kind_in(p, w["start"], w["end"]) for p in hit)
-                s["kind_right"] += bool(right)
-            found = [_kind_in(p, w["start"], w["end"]) for p in hit]  # the kind each reported in the window
-            s["rows"].append((lab["file"], w["kind"], bool(hit), found, right))
-        for leg in lab["transit_legs"]:
-            s["transit_legs"] += 1
-            bad = [p for p in pats if any(leg["start"] <= t <= leg["end"] for t in p["events"])
-                   or (p["start"] < leg["end"] and p["end"] > leg["start"])]
-            s["transit_false"] += len(bad)
-            s["rows"].append((lab["file"], "transit", False, [p["kind"] for p in bad], None))
+        for k, v in f.items():
+            s[k] += v
     return res
+
+
+def score(lab: dict[str, Any], pats: list[dict[str, Any]]) -> dict[str, Any]:
+    """One labelled flight against the patterns found in it (:func:`patterns_of_docs`): the counts
+    :func:`evaluate` sums per split, and one row per labelled window and transit leg."""
+    s: dict[str, Any] = {"windows": 0, "detected": 0, "kind_checked": 0, "kind_right": 0, "transit_legs": 0,
+                         "transit_false": 0, "rows": []}
+    for w in lab["windows"]:
+        dur = w["end"] - w["start"]
+        hit = [p for p in pats if min(p["end"], w["end"]) - max(p["start"], w["start"]) >= MIN_OVERLAP * dur]
+        s["windows"] += 1
+        s["detected"] += bool(hit)
+        right = None
+        if w["kind"] in ("orbit", "racetrack"):
+            s["kind_checked"] += 1
+            right = any(w["kind"] == _kind_in(p, w["start"], w["end"]) for p in hit)
+            s["kind_right"] += bool(right)
+        found = [_kind_in(p, w["start"], w["end"]) for p in hit]  # the kind each reported in the window
+        s["rows"].append((lab["file"], w["kind"], bool(hit), found, right))
+    for leg in lab["transit_legs"]:
+        s["transit_legs"] += 1
+        bad = [p for p in pats if any(leg["start"] <= t <= leg["end"] for t in p["events"])
+               or (p["start"] < leg["end"] and p["end"] > leg["start"])]
+        s["transit_false"] += len(bad)
+        s["rows"].append((lab["file"], "transit", False, [p["kind"] for p in bad], None))
+    return s
 
 
 def _kind_in(p: dict[str, Any], start: float, end: float) -> str:

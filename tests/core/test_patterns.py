@@ -188,3 +188,33 @@ def test_tuning_set_right_kinds() -> None:
     res = PE.evaluate("tuning")["tuning"]
     assert res["detected"] == res["windows"] and res["kind_right"] == res["kind_checked"] >= 3
     assert res["transit_false"] == 0
+
+
+def test_recorded_detector_calls_replay_to_the_engines_patterns() -> None:
+    """bench/cv_patterns.py scores each grid point by replaying the detector calls the engine made
+    (pattern_eval.record / replay): for the shipped configuration that must be the engine's output,
+    and another configuration must really be applied."""
+    from streams.core.patterns import PatternConfig
+
+    for name in ("tour_de_france_3924a4_20200904.json.gz", "london_heathrow.json.gz", "ign_fontainebleau.json.gz"):
+        ps = PE.load(name)
+        log = PE.record(ps)
+        assert any(c[0] == "sweep" for c in log) and sum(c[0] == "feed" for c in log) > 100
+        engine = PE.patterns_of_docs(PE.run_engine(ps))
+        again = PE.patterns_of_docs(PE.replay(log))
+        assert engine and [(p["start"], p["end"], p["kinds"], p["events"]) for p in again] == [
+            (p["start"], p["end"], p["kinds"], p["events"]) for p in engine]
+    orbits = PE.patterns_of_docs(PE.replay(PE.record(PE.load("tour_de_france_3924a4_20200904.json.gz"))))
+    assert any("orbit" in p["kinds"] for p in orbits)
+    never = PE.replay(PE.record(PE.load("tour_de_france_3924a4_20200904.json.gz")),
+                      PatternConfig(orbit_min_laps=1000))
+    assert never and all(d["kind"] != "orbit" for d in never)
+
+
+def test_kind_vote_majorities_are_checked() -> None:
+    from streams.core.patterns import PatternConfig
+
+    with pytest.raises(ValueError, match="loiter_majority"):
+        PatternConfig(kind_votes=5, loiter_majority=6)
+    with pytest.raises(ValueError, match="kind_majority"):
+        PatternConfig(kind_votes=3, kind_majority=0)
