@@ -18,8 +18,8 @@ the shipped configuration is first.
 
 Each flight goes through the real engine once (policy "all", as ``bench/eval_patterns.py``); the
 detector's calls (feed, close, the engine's sweeps) are recorded and replayed into a detector per
-grid point, which gives the same events as the engine would (checked at start for the shipped
-configuration against ``tests.core.pattern_eval.evaluate``).
+grid point, which gives the same events as the engine would (checked, before any figure is printed,
+for the shipped configuration against ``tests.core.pattern_eval.evaluate``).
 
 Usage: ``.venv/bin/python bench/cv_patterns.py [--grid 1|2|3] [--quick]`` (--quick: a 4-point grid;
 a full grid takes 6-13 min on one core).
