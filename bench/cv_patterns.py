@@ -1,14 +1,14 @@
 """Cross-validated estimate of the pattern detector's accuracy when its orbit/loiter thresholds are tuned.
 
-Every labelled split but "holdout5" has now been used to tune ``streams.core.patterns``, and no
-unseen real flight is left to label, so a figure on the flights the thresholds were chosen on says
-little. This script gives the honest figure of the *tuning procedure* instead: nested
-cross-validation. For each labelled flight (outer loop) it picks, from the grid below, the
-configuration that scores best on every *other* flight, then scores the left-out flight with it;
-the left-out results, summed, estimate what the procedure "tune the grid on all labelled flights"
-achieves on a flight it has not seen. A second pass leaves out whole sources (all Tour de France
-relay flights of one aircraft, all CAL FIRE flights, ...), which is harsher: the flights of one
-aircraft resemble each other.
+Every labelled split but the blind "holdout5" and "holdout6" has been used to tune
+``streams.core.patterns``, and no unlabelled real flight of the kinds sought is left, so a figure on
+the flights the thresholds were chosen on says little. This script gives the honest figure of the
+*tuning procedure* instead: nested cross-validation. For each labelled flight (outer loop) it picks,
+from the grid below, the configuration that scores best on every *other* flight, then scores the
+left-out flight with it; the left-out results, summed, estimate what the procedure "tune the grid on
+all labelled flights" achieves on a flight it has not seen. A second pass leaves out whole sources
+(all Tour de France relay flights of one aircraft, all CAL FIRE flights, ...), which is harsher: the
+flights of one aircraft resemble each other.
 
 Selection score on the training flights, in order (lexicographic): fewest patterns on transit cruise
 legs, most labelled windows detected, then the best *balanced* kind accuracy (the mean over orbit,

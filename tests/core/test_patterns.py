@@ -184,6 +184,24 @@ def test_blind_holdout5_figures() -> None:
     assert sum(found[0] == "loiter" for found in loiters) >= 7
 
 
+def test_blind_holdout6_figures() -> None:
+    """The sixth set (LABELS.md, "Holdout 6"): the last three CAL FIRE sessions of the traffic wheel,
+    labelled blind on 2026-12-07 and run once on the detector frozen for holdout5
+    (bench/results/eval_patterns_holdout6.txt).
+
+    Run once: 13 of 14 windows found (a3d1e2's last 12-min loiter, after a 15-min gap, is not), right
+    kind 0 of 4 (every orbit, tight 2-3.5 km circles with 23-51 s between positions, reads as
+    loiter), one pattern on 2 transit legs (a4acf2 leaving the fire across a 17-min data gap). Floors,
+    so that a change can only improve them (the right kinds, at 0, need none); the loiters are held
+    too (8 of 10 found as loiter), so a change cannot buy orbits by calling every circle one."""
+    res = PE.evaluate("holdout6")["holdout6"]
+    assert res["flights"] == 3 and res["windows"] == 14 and res["kind_checked"] == 4
+    assert res["transit_legs"] == 2
+    assert res["detected"] >= 13 and res["transit_false"] <= 1
+    loiters = [found for _f, kind, hit, found, _r in res["rows"] if kind == "loiter" and hit]
+    assert sum(found[0] == "loiter" for found in loiters) >= 8
+
+
 def test_tuning_set_right_kinds() -> None:
     res = PE.evaluate("tuning")["tuning"]
     assert res["detected"] == res["windows"] and res["kind_right"] == res["kind_checked"] >= 3
