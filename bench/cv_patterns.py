@@ -18,8 +18,8 @@ the shipped configuration is first.
 
 Each flight goes through the real engine once (policy "all", as ``bench/eval_patterns.py``); the
 detector's calls (feed, close, the engine's sweeps) are recorded and replayed into a detector per
-grid point, which gives the same events as the engine would (checked, before any figure is printed,
-for the shipped configuration against ``tests.core.pattern_eval.evaluate``).
+grid point, which gives the same events as the engine would (checked on every flight, before any
+figure is printed, for the shipped configuration against the engine's own documents of that run).
 
 Usage: ``.venv/bin/python bench/cv_patterns.py [--grid 1|2|3] [--quick]`` (--quick: a 4-point grid;
 a full grid takes 6-13 min on one core).
@@ -46,6 +46,7 @@ from streams.core.patterns import PatternConfig  # noqa: E402
 from tests.core import pattern_eval as PE  # noqa: E402
 
 KINDS = ("orbit", "racetrack", "loiter", "survey")
+COUNTS = ("windows", "detected", "kind_checked", "kind_right", "transit_legs", "transit_false")
 # The grids, in the order they were run (bench/results/cv_patterns.txt holds every run). All vary
 # what decides orbit against loiter, where the errors are (the confusion in bench/eval_patterns.py):
 # 1: the lap test's thresholds and the kind vote; 2: two extra lap rules (laps all one way, a
@@ -70,18 +71,15 @@ def config_of(point: dict[str, Any]) -> PatternConfig:
                                **rest)
 
 
-def tally(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """Counts over window/transit rows (pattern_eval.score rows): the goals' figures and per-kind recall."""
-    win = [r for r in rows if r[1] != "transit"]
+def tally(scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """pattern_eval.score results of several flights together: the goals' counts summed, and the
+    recall of each labelled kind (the share of its windows found as that kind) from their rows."""
+    t: dict[str, Any] = {k: sum(s[k] for s in scores) for k in COUNTS}
+    win = [r for s in scores for r in s["rows"] if r[1] != "transit"]
     by_kind = {k: [r for r in win if r[1] == k] for k in KINDS}
-    recall = {k: sum(k in r[3] for r in v) / len(v) for k, v in by_kind.items() if v}
-    checked = by_kind["orbit"] + by_kind["racetrack"]
-    return {
-        "windows": len(win), "detected": sum(bool(r[2]) for r in win),
-        "kind_checked": len(checked), "kind_right": sum(bool(r[4]) for r in checked),
-        "transit_legs": len(rows) - len(win), "transit_false": sum(len(r[3]) for r in rows if r[1] == "transit"),
-        "recall": recall, "balanced": sum(recall.values()) / max(len(recall), 1),
-    }
+    t["recall"] = recall = {k: sum(k in r[3] for r in v) / len(v) for k, v in by_kind.items() if v}
+    t["balanced"] = sum(recall.values()) / max(len(recall), 1)
+    return t
 
 
 def key(t: dict[str, Any]) -> tuple[float, float, float]:
@@ -103,27 +101,29 @@ def main() -> None:
     name = "quick" if args.quick else args.grid
     grid = GRIDS[name]
     points = [dict(zip(grid, vals, strict=True)) for vals in itertools.product(*grid.values())]
-    labs = [lab for lab in PE.labels() if lab["split"] != "resolution"]
-    logs = {lab["file"] + str(lab.get("icao24")): PE.record(PE.load(lab["file"], lab.get("icao24"))) for lab in labs}
+    flights: dict[str, dict[str, Any]] = {}  # key -> label
+    logs: dict[str, list[tuple[Any, ...]]] = {}
+    engine_rows: dict[str, list[tuple[Any, ...]]] = {}  # what the engine itself gave, shipped configuration
+    for lab in PE.labels():
+        if lab["split"] == "resolution":
+            continue
+        f = lab["file"] + str(lab.get("icao24"))
+        flights[f] = lab
+        logs[f], docs = PE.record(PE.load(lab["file"], lab.get("icao24")))
+        engine_rows[f] = PE.score(lab, PE.patterns_of_docs(docs))["rows"]
+    names = list(flights)
 
-    # rows[p][flight]: pattern_eval.score rows of flight under grid point p
-    rows: list[dict[str, list[tuple[Any, ...]]]] = []
-    for p in points:
-        cfg = config_of(p)
-        rows.append({f: PE.score(lab, PE.patterns_of_docs(PE.replay(logs[f], cfg)))["rows"]
-                     for lab in labs for f in [lab["file"] + str(lab.get("icao24"))]})
-    names = list(logs)
-
-    # The replay must give what the engine gives (shipped configuration = grid point 0).
-    shipped = PE.evaluate()
-    ref = sorted(r for s, v in shipped.items() if s != "resolution" for r in v["rows"])
-    got = sorted(r for f in names for r in rows[0][f])
-    if ref != got:
-        raise SystemExit("replay differs from the engine for the shipped configuration: not a valid estimate")
+    # scores[p][flight]: pattern_eval.score of flight under grid point p
+    scores = [{f: PE.score(flights[f], PE.patterns_of_docs(PE.replay(logs[f], config_of(p)))) for f in names}
+              for p in points]
+    # The replay must give what the engine gave (grid point 0 is the shipped configuration).
+    for f in names:
+        if scores[0][f]["rows"] != engine_rows[f]:
+            raise SystemExit(f"{f}: replay differs from the engine for the shipped configuration: not a valid estimate")
 
     print(f"grid {name}: {len(points)} points over {', '.join(grid)}; {len(names)} labelled flights "
           f"(every split but 'resolution'); the shipped configuration is point 0")
-    full = [tally([r for f in names for r in rows[i][f]]) for i in range(len(points))]
+    full = [tally([scores[i][f] for f in names]) for i in range(len(points))]
     best_all = max(range(len(points)), key=lambda i: (key(full[i]), -i))
 
     def fmt(t: dict[str, Any]) -> str:
@@ -143,15 +143,15 @@ def main() -> None:
                                "shipped_in_sample": _j(full[0]), "chosen_on_all": _jp(points[best_all]),
                                "chosen_in_sample": _j(full[best_all])}
     for title, group in (("leave one flight out", lambda f: f), ("leave one source out", source)):
-        held: list[tuple[Any, ...]] = []
+        held: list[dict[str, Any]] = []
         picks: dict[str, int] = {}
         for g in sorted({group(f) for f in names}):
             test = [f for f in names if group(f) == g]
             train = [f for f in names if group(f) != g]
-            scores = [tally([r for f in train for r in rows[i][f]]) for i in range(len(points))]
-            i = max(range(len(points)), key=lambda i: (key(scores[i]), -i))
+            trained = [tally([scores[i][f] for f in train]) for i in range(len(points))]
+            i = max(range(len(points)), key=lambda i: (key(trained[i]), -i))
             picks[str(i)] = picks.get(str(i), 0) + 1
-            held += [r for f in test for r in rows[i][f]]
+            held += [scores[i][f] for f in test]
         t = tally(held)
         print(f"== {title} (nested: each fold's grid point chosen without it): {fmt(t)}")
         print(f"   grid points chosen (point: folds): {picks}")

@@ -53,7 +53,7 @@ def main() -> None:
     elapsed = time.perf_counter() - t0
     summary: dict[str, object] = {}
     held = {"windows": 0, "detected": 0, "kind_checked": 0, "kind_right": 0, "transit_legs": 0, "transit_false": 0}
-    for split in ("tuning", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "resolution"):
+    for split in SPLITS:  # in the order they were made
         s = res.get(split)
         if not s:
             continue

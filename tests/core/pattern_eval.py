@@ -90,15 +90,19 @@ def _engine() -> Any:
     return Engine(EngineConfig(alert_policy="all"), fence, clf, places)
 
 
-def run_engine(ps: list[Position]) -> list[dict[str, Any]]:
-    """pattern.v1 documents of one flight through the real engine (policy "all"), to the end."""
+def _drive(engine: Any, ps: list[Position]) -> list[dict[str, Any]]:
+    """One flight through ``engine`` to the end: its pattern.v1 documents."""
     from streams.columns import PositionColumns
 
-    engine = _engine()
     out = engine.process(PositionColumns.from_positions(ps))
     out.extend(engine.flush())
     out.extend(engine.advance(math.inf))
     return [a for a in out.alerts if a.get("schema") == "pattern.v1" and a["transition"] != "on_station"]
+
+
+def run_engine(ps: list[Position]) -> list[dict[str, Any]]:
+    """pattern.v1 documents of one flight through the real engine (policy "all"), to the end."""
+    return _drive(_engine(), ps)
 
 
 class _Recorder(PatternDetector):
@@ -122,12 +126,11 @@ class _Recorder(PatternDetector):
         super().drop(icao24)
 
 
-def record(ps: list[Position]) -> list[tuple[Any, ...]]:
+def record(ps: list[Position]) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
     """The detector calls the real engine makes for one flight (as :func:`run_engine` runs it), with
-    the horizons of its sweeps: :func:`replay` gives the events of any PatternConfig from them
-    without running the engine again (the engine's sampling and turn gate do not depend on it)."""
-    from streams.columns import PositionColumns
-
+    the horizons of its sweeps, and the engine's pattern.v1 documents of that run: :func:`replay`
+    gives the events of any PatternConfig from the calls without running the engine again (the
+    engine's sampling and turn gate do not depend on it)."""
     engine = _engine()
     rec = _Recorder()
     engine.behaviour.detector = rec
@@ -138,10 +141,8 @@ def record(ps: list[Position]) -> list[tuple[Any, ...]]:
         sweep(used, horizon, out)
 
     engine.behaviour.sweep = logged_sweep
-    engine.process(PositionColumns.from_positions(ps))
-    engine.flush()
-    engine.advance(math.inf)
-    return rec.log
+    docs = _drive(engine, ps)
+    return rec.log, docs
 
 
 def replay(log: list[tuple[Any, ...]], config: PatternConfig | None = None) -> list[dict[str, Any]]:

@@ -216,16 +216,16 @@ def test_recorded_detector_calls_replay_to_the_engines_patterns() -> None:
 
     for name in ("tour_de_france_3924a4_20200904.json.gz", "london_heathrow.json.gz", "ign_fontainebleau.json.gz"):
         ps = PE.load(name)
-        log = PE.record(ps)
+        log, _docs = PE.record(ps)
         assert any(c[0] == "sweep" for c in log) and sum(c[0] == "feed" for c in log) > 100
         engine = PE.patterns_of_docs(PE.run_engine(ps))
         again = PE.patterns_of_docs(PE.replay(log))
         assert engine and [(p["start"], p["end"], p["kinds"], p["events"]) for p in again] == [
             (p["start"], p["end"], p["kinds"], p["events"]) for p in engine]
-    orbits = PE.patterns_of_docs(PE.replay(PE.record(PE.load("tour_de_france_3924a4_20200904.json.gz"))))
+    tdf, _docs = PE.record(PE.load("tour_de_france_3924a4_20200904.json.gz"))
+    orbits = PE.patterns_of_docs(PE.replay(tdf))
     assert any("orbit" in p["kinds"] for p in orbits)
-    never = PE.replay(PE.record(PE.load("tour_de_france_3924a4_20200904.json.gz")),
-                      PatternConfig(orbit_min_laps=1000))
+    never = PE.replay(tdf, PatternConfig(orbit_min_laps=1000))
     assert never and all(d["kind"] != "orbit" for d in never)
 
 
