@@ -47,6 +47,12 @@ F64 = npt.NDArray[np.float64]
 
 # Slots are allocated in chunks; growing by doubling keeps amortised cost O(1) per aircraft.
 _INITIAL_CAPACITY = 1024
+# Positions the kernels take at once when a release is big: their working arrays cost ~2 KB
+# a position (memray: ~150 MB for one release of 75,000 in a burst of new aircraft), while a
+# kernel call's fixed cost (tens of us) is nothing against 8,192 positions.
+RELEASE_CHUNK = 8192
+# Aircraft the sweep kernel takes at once: its worst-case output rows are ~1 KB an aircraft.
+SWEEP_CHUNK = 16384
 # Valid coordinate ranges; anything else (or NaN) is refused as invalid_position.
 _LAT_MAX = 90.0
 _LON_MAX = 180.0
@@ -197,11 +203,8 @@ class Engine:
         if horizon >= self._next_sweep:
             self._next_sweep = horizon + self.config.sweep_interval_s
             used = np.flatnonzero(self._used).astype(np.int64)
-            n_z = len(self.alert_zones)
-            E = np.empty((used.size * n_z, K.E_COLS))
-            SEG = np.empty((used.size, self._T.shape[1] + 2))
-            evict = np.zeros(used.size, dtype=np.bool_)
-            k, m = K.sweep(used, horizon, self._T, self._A, self._P, E, SEG, evict)
+            E, SEG, evict = self._sweep_rows(used, horizon)
+            k, m = E.shape[0], SEG.shape[0]
             self._emit_events(E[:k], None, out)
             self._emit_segments(SEG[:m], None, out)
             n_cov, n_alerts = len(out.coverage), len(out.alerts)
@@ -217,6 +220,25 @@ class Engine:
             out.counters["evicted"] += int(evict.sum())
         self._finish(out)
         return out
+
+    def _sweep_rows(self, used: npt.NDArray[np.int64], horizon: float) -> tuple[F64, F64, npt.NDArray[np.bool_]]:
+        """:func:`K.sweep` over these slots: (event rows, segment rows, evict flags).
+
+        In chunks of SWEEP_CHUNK slots (the kernel's work is per slot, so the rows are the
+        same), keeping only the rows written: its output arrays are sized for the worst case,
+        every aircraft in state closing an episode per zone and a segment (~100 MB at 100,000)."""
+        n_z = len(self.alert_zones)
+        es: list[F64] = []
+        segs: list[F64] = []
+        evict = np.zeros(used.size, dtype=np.bool_)
+        for lo in range(0, max(used.size, 1), SWEEP_CHUNK):
+            u = used[lo : lo + SWEEP_CHUNK]
+            E = np.empty((u.size * n_z, K.E_COLS))
+            SEG = np.empty((u.size, self._T.shape[1] + 2))
+            k, m = K.sweep(u, horizon, self._T, self._A, self._P, E, SEG, evict[lo : lo + SWEEP_CHUNK])
+            es.append(E[:k].copy())
+            segs.append(SEG[:m].copy())
+        return np.concatenate(es), np.concatenate(segs), evict
 
     def flush(self) -> EngineOutput:
         """Release every buffered position (end of a replay); no timeouts, no eviction."""
@@ -344,6 +366,25 @@ class Engine:
         if mask is None:
             return
         rel = self._pend.pop(mask)
+        if rel.size <= RELEASE_CHUNK:
+            self._release_rows(rel, out)
+            return
+        # A big release (a lagging partition catching up, 80,000 new aircraft in a burst) in
+        # chunks of whole aircraft: each aircraft's positions still go through the kernels
+        # together and in order, so the output is the same, but the per-position working
+        # arrays (event and segment rows, scores, track-row copies) are one chunk's, not all.
+        ends = np.searchsorted(rel.slot, rel.slot[np.arange(RELEASE_CHUNK - 1, rel.size, RELEASE_CHUNK)], "right")
+        released = []
+        lo = 0
+        for hi in [*dict.fromkeys(ends.tolist()), rel.size]:
+            if hi > lo:
+                self._release_rows(rel.take(np.arange(lo, hi)), out)
+                released.append(self._released_slots)
+                lo = hi
+        self._released_slots = np.concatenate(released)
+
+    def _release_rows(self, rel: Pending, out: EngineOutput) -> None:
+        """:meth:`_release` for rows sorted by (slot, event time, arrival)."""
         n = rel.size
         if not n:
             return
