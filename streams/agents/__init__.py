@@ -292,6 +292,7 @@ class StageRecordSender:
 def _attach_track_agent(app: faust.App, topics: Topics, settings: Settings, metrics: Metrics, engine: Engine,
                         dead_letter: DeadLetterSender) -> None:
     """The track agent: position batches in; alerts, track updates, stage records and dead letters out."""
+    from streams.core.engine import RELEASE_CHUNK
     from streams.core.stream import DEAD_LETTER_REJECTIONS
     from streams.kafka_io import send_batches
     from streams.topics import partition_for
@@ -325,32 +326,48 @@ def _attach_track_agent(app: faust.App, topics: Topics, settings: Settings, metr
                 t0 = time.perf_counter()
                 records = [(ev.message.partition, ev.value) for ev in evs]
                 flusher.hold(evs)  # (which lets go of the events' values: records has them)
-                out = adapter.handle(records, time.time())
-                del records
-                metrics.kernel_seconds.observe(time.perf_counter() - t0)
-                bad_items = sum(1 for d in out.dead_letters if d.source == "positions-topic")
-                metrics.positions_in.labels("position-batch", "worker").inc(out.positions + bad_items)
-                gated = sum(n for r, n in out.rejected.items() if r in DEAD_LETTER_REJECTIONS)
-                metrics.positions_processed.inc(out.positions - gated)
-                for reason, n in out.rejected.items():
+                stamp = max(ev.message.timestamp for ev in evs)
+                pending = []
+                staged = []
+                kernel_s, t_in = 0.0, time.perf_counter()
+                # Step by step: a release stream time allows after a jump is sent in parts of
+                # RELEASE_CHUNK positions, so the records of only a part or two are alive at a time.
+                steps = adapter.handle_steps(records, time.time(), RELEASE_CHUNK)
+                del records  # the steps let go of them once decoded
+                positions = bad_items = gated = 0
+                rejected: dict[str, int] = {}
+                dead: list[DeadLetter] = []
+                for out in steps:
+                    kernel_s += time.perf_counter() - t_in
+                    positions += out.positions
+                    bad_items += sum(1 for d in out.dead_letters if d.source == "positions-topic")
+                    gated += sum(n for r, n in out.rejected.items() if r in DEAD_LETTER_REJECTIONS)
+                    for reason, n in out.rejected.items():
+                        rejected[reason] = rejected.get(reason, 0) + n
+                    dead += out.dead_letters
+                    for key, value, doc in out.alerts:
+                        metrics.alerts.labels(str(doc.get("transition")), str(doc.get("severity"))).inc()
+                        pending.append(await topics.alerts.send(key=key, value=value, timestamp=stamp))
+                    if out.tracks:
+                        # Straight to the producer in record batches: track updates are the worker's
+                        # biggest output (one per aircraft per 5 s), and per-record sends cost ~50x more.
+                        await send_batches(_kafka_producer(app), tracks_topic,
+                                           ((partition_for(k.decode(), settings.partitions), k, v)
+                                            for k, v in out.tracks))
+                    staged += await stages.send(out)
+                    del out
+                    t_in = time.perf_counter()
+                metrics.kernel_seconds.observe(kernel_s)
+                metrics.positions_in.labels("position-batch", "worker").inc(positions + bad_items)
+                metrics.positions_processed.inc(positions - gated)
+                for reason, n in rejected.items():
                     metrics.positions_rejected.labels(reason).inc(n)
                 # Counted here, with positions_in, before the first await: a scrape between the two
                 # must still find in == processed + dead letters (a clean-clone CI run caught one).
-                for d in out.dead_letters:
+                for d in dead:
                     metrics.dead_letters.labels(d.input_format, d.reason).inc()
-                stamp = max(ev.message.timestamp for ev in evs)
-                pending = []
-                for key, value, doc in out.alerts:
-                    metrics.alerts.labels(str(doc.get("transition")), str(doc.get("severity"))).inc()
-                    pending.append(await topics.alerts.send(key=key, value=value, timestamp=stamp))
-                if out.tracks:
-                    # Straight to the producer in record batches: track updates are the worker's
-                    # biggest output (one per aircraft per 5 s), and per-record sends cost ~50x more.
-                    await send_batches(_kafka_producer(app), tracks_topic,
-                                       ((partition_for(k.decode(), settings.partitions), k, v) for k, v in out.tracks))
-                for d in out.dead_letters:
+                for d in dead:
                     await dead_letter.send(d, counted=True)
-                staged = await stages.send(out)
                 if pending:
                     await asyncio.gather(*pending)  # alerts acknowledged before any flush can write their state
                 if staged:

@@ -18,7 +18,7 @@ de-duplicates, and positions the state already holds are refused as late or dupl
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -71,26 +71,50 @@ class TrackAdapter:
 
     def handle(self, records: Sequence[tuple[int, bytes]], now: float) -> TrackOutput:
         """One batch of (partition, position-batch record) pairs from any assigned partitions."""
-        out = TrackOutput()
+        whole: TrackOutput | None = None
+        for out in self.handle_steps(records, now):
+            if whole is None:
+                whole = out
+                continue
+            whole.positions += out.positions
+            whole.tracks.extend(out.tracks)
+            whole.alerts.extend(out.alerts)
+            whole.dead_letters.extend(out.dead_letters)
+            for reason, n in out.rejected.items():
+                whole.rejected[reason] = whole.rejected.get(reason, 0) + n
+            whole.coverage.extend(out.coverage)
+            whole.missions.extend(out.missions)
+            whole.watermarks = out.watermarks
+        assert whole is not None  # handle_steps yields at least one
+        return whole
+
+    def handle_steps(self, records: Sequence[tuple[int, bytes]], now: float,
+                     max_release: int | None = None) -> Iterator[TrackOutput]:
+        """:meth:`handle` in steps (``TrackStream.steps``): the first carries the decode's dead
+        letters and the batch's position count, the last the stages' watermarks."""
+        dead_letters: list[DeadLetter] = []
         parts: list[tuple[int, PositionColumns]] = []
         for partition, value in records:
             if self.max_message_bytes is not None and len(value) > self.max_message_bytes:
-                out.dead_letters.append(DeadLetter(
+                dead_letters.append(DeadLetter(
                     "oversize", BATCH_FORMAT, bytes(value[:OVERSIZE_RAW_PREFIX]), source="positions-topic",
                     detail=f"record of {len(value)} bytes > {self.max_message_bytes}"))
                 continue
             ok, dead = decode_position_batch(value, now, source="positions-topic")
             parts.append((partition, ok))
-            out.dead_letters.extend(dead)
-        step = self.stream.process(parts)
-        result = step.result
-        out.positions = step.positions
-        out.rejected = step.rejected
-        out.dead_letters.extend(step.dead_letters)
-        out.tracks.extend(result.track_updates)
-        for doc in result.alerts:
-            out.alerts.append((str(doc["icao24"]).encode(), orjson.dumps(doc), doc))
-        out.coverage.extend(encode_coverage_batch(result.coverage))
-        out.missions.extend(encode_mission(m) for m in result.missions)
-        out.watermarks = step.watermarks
-        return out
+            dead_letters.extend(dead)
+        del records  # decoded: the caller may let go of the raw records while the steps run
+        for step in self.stream.steps(parts, max_release):
+            out = TrackOutput(dead_letters=dead_letters)
+            dead_letters = []
+            result = step.result
+            out.positions = step.positions
+            out.rejected = step.rejected
+            out.dead_letters.extend(step.dead_letters)
+            out.tracks.extend(result.track_updates)
+            for doc in result.alerts:
+                out.alerts.append((str(doc["icao24"]).encode(), orjson.dumps(doc), doc))
+            out.coverage.extend(encode_coverage_batch(result.coverage))
+            out.missions.extend(encode_mission(m) for m in result.missions)
+            out.watermarks = step.watermarks
+            yield out

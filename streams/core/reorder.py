@@ -162,6 +162,19 @@ class ReorderBuffer:
             return None
         return mask
 
+    def first_aircraft(self, mask: npt.NDArray[np.bool_], limit: int) -> npt.NDArray[np.bool_] | None:
+        """``mask`` cut to the rows of its lowest slots, whole aircraft, at least ``limit``
+        rows (more only to finish the last aircraft); None when it has no more than that."""
+        n = self._n
+        slot = self._buf.slot[:n]
+        chosen = slot[mask & self._alive[:n]]
+        if chosen.size <= limit:
+            return None
+        cut = np.partition(chosen, limit - 1)[limit - 1]
+        if cut >= chosen.max():
+            return None
+        return mask & (slot <= cut)
+
     def pop(self, mask: npt.NDArray[np.bool_]) -> Pending:
         """Rows where ``mask`` (over :meth:`rows`) is set, no longer pending, sorted by
         (slot, event time, arrival)."""

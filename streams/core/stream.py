@@ -26,7 +26,7 @@ it flushes only once every alert the engine produced so far is acknowledged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -89,6 +89,26 @@ class TrackStream:
 
     def process(self, parts: Sequence[tuple[int, PositionColumns]]) -> StreamStep:
         """One batch: (source partition, its positions in arrival order) pairs, any partitions."""
+        whole: StreamStep | None = None
+        for step in self.steps(parts):
+            if whole is None:
+                whole = step
+                continue
+            whole.result.extend(step.result)
+            for reason, n in step.rejected.items():
+                whole.rejected[reason] = whole.rejected.get(reason, 0) + n
+            whole.dead_letters.extend(step.dead_letters)
+            whole.watermarks = step.watermarks
+        assert whole is not None  # steps() yields at least one
+        return whole
+
+    def steps(self, parts: Sequence[tuple[int, PositionColumns]],
+              max_release: int | None = None) -> Iterator[StreamStep]:
+        """:meth:`process` as steps: the batch's own, then the release stream time allows, in
+        parts of about ``max_release`` positions (whole aircraft) when given (see
+        :meth:`Engine.advance_steps`). Only the last step carries the stages' watermarks. The
+        worker sends each step before taking the next; a step is yielded once the next part is
+        built (the last step is known only then), so two parts' output are alive at a time."""
         for partition, cols in parts:
             if len(cols):
                 latest = float(cols.event_time.max())
@@ -97,12 +117,26 @@ class TrackStream:
         for icao in self.engine.unknown(set(positions.icao24.tolist())):
             self._restore(icao)
         result = self.engine.process(positions)
+        outs: Iterable[EngineOutput] = ()
         if self._partition_time:
             stream_time = min(self._partition_time.values())
             if stream_time > self.watermark:
                 self.watermark = stream_time
-                result.extend(self.engine.advance(self.watermark))
-        step = StreamStep(result, positions=len(positions))
+                outs = (self.engine.advance_steps(self.watermark, max_release) if max_release
+                        else (self.engine.advance(self.watermark),))
+        step = self._step(result, len(positions))
+        for out in outs:
+            yield step
+            step = self._step(out, 0)
+        # Every position at or before the release horizon has left the reorder buffer, so every
+        # stage record it leads to is in this step or an earlier one: the stages may go that far.
+        horizon = self.watermark - float(self.engine.config.reorder_tolerance_s)
+        if horizon > float("-inf"):
+            step.watermarks = dict.fromkeys(sorted(self._partition_time), horizon)
+        yield step
+
+    def _step(self, result: EngineOutput, positions: int) -> StreamStep:
+        step = StreamStep(result, positions=positions)
         for pos, reason in result.rejected:
             step.rejected[reason] = step.rejected.get(reason, 0) + 1
             if reason in DEAD_LETTER_REJECTIONS:
@@ -110,11 +144,6 @@ class TrackStream:
                     DeadLetter(reason, pos.input_format, orjson.dumps(pos.to_dict()), source="track-gate",
                                event_time=pos.event_time, extra={"icao24": pos.icao24})
                 )
-        # Every position at or before the release horizon has left the reorder buffer, so every
-        # stage record it leads to is in this step: the stages may go that far.
-        horizon = self.watermark - float(self.engine.config.reorder_tolerance_s)
-        if horizon > float("-inf"):
-            step.watermarks = dict.fromkeys(sorted(self._partition_time), horizon)
         self._dirty.update(result.touched)
         self._dirty.update(result.evicted)
         return step

@@ -171,6 +171,30 @@ def test_replays_are_deterministic(make, dal1812, boe004):
     assert len(a.alerts) >= 10
 
 
+def test_advance_steps_release_in_parts_of_whole_aircraft_with_advances_output(make, dal1812, boe004):
+    """Engine.advance_steps: what advance releases at once, in parts of about max_release
+    positions (whole aircraft), the sweep in the last part; together the same output."""
+    fleet = [replace(p, icao24=f"{i:02x}{p.icao24[2:]}") for i in range(6) for p in (*dal1812[:60], *boe004[:60])]
+    end = max(p.event_time for p in fleet) + 3600.0  # past every timeout: the sweep closes episodes
+    whole, stepped = make(reorder_tolerance_s=1e6), make(reorder_tolerance_s=1e6)
+    for e in (whole, stepped):
+        assert not e.process(fleet).counters["accepted"]  # all buffered: nothing older than 1e6 s
+    once = whole.advance(end + 1e6)
+    parts = list(stepped.advance_steps(end + 1e6, max_release=100))
+    released = [o.counters["accepted"] + sum(v for k, v in o.counters.items() if k.startswith("rejected.")) for o in parts]
+    assert sum(released) == len(fleet) and len(parts) >= 6
+    assert all(n <= 100 + 60 for n in released)  # whole aircraft of 60 positions each
+    merged = EngineOutput()
+    for o in parts:
+        merged.extend(o)
+    assert merged.alerts == once.alerts and len(once.alerts) >= 6
+    assert sorted(merged.track_updates, key=lambda d: d["icao24"]) == sorted(once.track_updates, key=lambda d: d["icao24"])
+    assert merged.coverage == once.coverage and merged.missions == once.missions
+    assert stepped.pending_count == whole.pending_count == 0
+    assert sorted(stepped.aircraft()) == sorted(whole.aircraft())
+    assert all(stepped.export_state_bytes(a) == whole.export_state_bytes(a) for a in whole.aircraft())
+
+
 @pytest.mark.parametrize("batch", [1, 7, 64, 999])
 @pytest.mark.parametrize("advance", [False, True])
 def test_batch_size_does_not_change_alerts(make, dal1812, boe004, batch, advance):

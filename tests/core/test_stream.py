@@ -195,3 +195,36 @@ def test_only_implausible_and_invalid_positions_are_dead_letters(make_engine, da
     assert len(dead) == sum(n for r, n in rejected.items() if r in DEAD_LETTER_REJECTIONS)  # late ones are not
     assert dead[0].reason == "implausible_jump" and dead[0].event_time == jump.event_time
     assert dead[0].extra == {"icao24": p.icao24} and dead[0].source == "track-gate"
+
+
+def test_steps_split_a_stream_time_jump_and_merge_to_process(make_engine, dal1812, boe004) -> None:
+    """TrackStream.steps (the worker's path): the batch's own step, then the release a stream
+    time jump allows in parts; only the last carries the stages' watermarks, and together they
+    are what process gives. The jump: partition q is heard first with one old position, then the
+    other partitions' aircraft (each keeps its newest positions buffered: stream time is q's),
+    then the rest of q, which moves stream time on and lets every one of them go at once."""
+    from dataclasses import replace
+
+    fleet = [replace(p, icao24=f"{i:02x}{p.icao24[2:]}") for i in range(8) for p in (*dal1812[:40], *boe004[:40])]
+    q = partition_for(fleet[0].icao24, PARTITIONS)
+    mine = [p for p in fleet if partition_for(p.icao24, PARTITIONS) == q]
+    others = [p for p in fleet if partition_for(p.icao24, PARTITIONS) != q]
+    feed = [batch(mine[:1]), batch(others), batch(mine[1:])]
+    whole, stepped = TrackStream(make_engine(), {}, PARTITIONS), TrackStream(make_engine(), {}, PARTITIONS)
+    for parts in feed[:2]:
+        whole.process(parts)
+        list(stepped.steps(parts, max_release=2))
+    buffered = whole.engine.pending_count
+    assert buffered >= 8 and stepped.engine.pending_count == buffered
+    once = whole.process(feed[2])
+    steps = list(stepped.steps(feed[2], max_release=2))
+    # the jump let the others' buffered positions go, in parts of whole aircraft after the batch's own step
+    released = [s.result.counters["accepted"] for s in steps[1:]]
+    assert sum(released) >= 6 and len(steps) >= 4 and max(released) <= 4
+    assert all(not s.watermarks for s in steps[:-1]) and steps[-1].watermarks == once.watermarks
+    assert sum(s.positions for s in steps) == once.positions == len(mine) - 1
+    assert [a for s in steps for a in s.result.alerts] == once.result.alerts
+    tracks = [t for s in steps for t in s.result.track_updates]
+    assert sorted(tracks, key=lambda d: d["icao24"]) == sorted(once.result.track_updates, key=lambda d: d["icao24"])
+    assert stepped.dirty_aircraft() == whole.dirty_aircraft()
+    assert stepped.engine.pending_count == whole.engine.pending_count
