@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from faust.worker import Worker
 
-    from streams.agents import attach_agents, trim_heap
+    from streams.agents import attach_agents, trim_heap, tune_malloc
     from streams.app import create_app
     from streams.logs import logging_config
     from streams.metrics import create_metrics
@@ -26,6 +26,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.wiring import build_engine
 
     ensure_topics_or_explain(settings)
+    tune_malloc()  # before the zones and tables load: their big arrays are mapped, not heap
     engine = build_engine(settings)  # loads zones and compiles (or loads cached) kernels before joining
     engine.warm()  # so the first batch's alerts do not wait for the engine's own kernels
     app, topics = create_app(settings)
