@@ -266,36 +266,47 @@ def _numbers(col: Any, n: int, nullable: bool) -> tuple[npt.NDArray[np.float64],
 # aircraft each, and the regex checks were a third of decoding them. 200,000: several times
 # the aircraft airborne worldwide; when full, a column starts over (it only costs re-checks).
 _KNOWN_GOOD_MAX = 200_000
-_known_good: dict[str, set[Any]] = {}
+# Per column, each value that passed -> the one object that stands for it from then on. The
+# columns hold these, not the record's own strings: a string a column kept would keep the
+# 1 MiB pymalloc arena it was parsed into, with the record's dead floats, alive until the
+# batch is done (memray at the world catch-up's peak: 52 MB of arenas for one 50-record batch).
+_known_good: dict[str, dict[Any, Any]] = {}
 
 
 def _strings(col: Any, n: int, name: str) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]:
     """(values, ok) of a string column; its check runs once per value never seen passing."""
     check = _string_checks()[name]
-    if not isinstance(col, list):
+    good = _known_good.setdefault(name, {})
+    if not isinstance(col, list):  # one value standing for every position
+        ok = _hashable(col) and bool(check(col))
+        if ok:
+            if len(good) >= _KNOWN_GOOD_MAX:
+                good.clear()
+            col = good.setdefault(col, col)
         arr = np.empty(n, dtype=object)
         arr[:] = [col] * n
-        return arr, np.full(n, _hashable(col) and bool(check(col)))
-    good = _known_good.setdefault(name, set())
+        return arr, np.full(n, ok)
     try:
-        if good.issuperset(col):  # the usual case, decided without building a set of the column
-            return objects(col), np.ones(n, dtype=np.bool_)
-        unknown = set(col) - good
+        # the usual case: every value known, swapped for its standing object in one pass
+        return objects(list(map(good.__getitem__, col))), np.ones(n, dtype=np.bool_)
+    except (KeyError, TypeError):
+        pass
+    try:
+        unknown = set(col) - good.keys()
     except TypeError:  # an unhashable item (array or object): judged one by one
-        ok = [_hashable(x) and bool(check(x)) for x in col]
-        return objects(col), np.array(ok, dtype=np.bool_)
+        each = [_hashable(x) and bool(check(x)) for x in col]
+        return objects(col), np.array(each, dtype=np.bool_)
     bad = set()
-    if unknown:
-        if len(good) + len(unknown) > _KNOWN_GOOD_MAX:
-            good.clear()
-        for x in unknown:
-            if check(x):
-                good.add(x)
-            else:
-                bad.add(x)
+    if len(good) + len(unknown) > _KNOWN_GOOD_MAX:
+        good.clear()
+    for x in unknown:
+        if check(x):
+            good[x] = x
+        else:
+            bad.add(x)
     if not bad:
-        return objects(col), np.ones(n, dtype=np.bool_)
-    return objects(col), np.fromiter((x not in bad for x in col), dtype=np.bool_, count=n)
+        return objects([good[x] for x in col]), np.ones(n, dtype=np.bool_)
+    return objects([good.get(x, x) for x in col]), np.fromiter((x not in bad for x in col), dtype=np.bool_, count=n)
 
 
 @functools.cache

@@ -47,6 +47,22 @@ def test_real_positions_round_trip_through_the_fast_path() -> None:
         assert position_from_doc(doc, NOW) == p
 
 
+def test_decoded_string_columns_hold_one_object_per_value_not_the_records_own() -> None:
+    """A column keeps each value's standing object, so a decoded record's own strings (and
+    the pymalloc arena they were parsed into) die with the record, not with the batch."""
+    from streams.codec import decode_position_batch
+
+    chunk = _real_positions()[:200]
+    first, dead = decode_position_batch(encode_position_batch(chunk), NOW)
+    second, dead2 = decode_position_batch(encode_position_batch(chunk), NOW)
+    assert not dead and not dead2 and len(first) == len(second) == 200
+    for name in ("icao24", "callsign", "source", "input_format"):
+        a, b = getattr(first, name), getattr(second, name)
+        assert list(a) == list(b) == [getattr(p, name) for p in chunk]
+        assert all(x is y for x, y in zip(a, b, strict=True)), name
+        assert len({id(x) for x in a}) == len(set(a))  # one object per distinct value
+
+
 _BASE = {
     "icao24": "ac671b", "event_time": 1738704440.949, "lat": 18.489152, "lon": -88.693726, "input_format": "trace",
     "alt_baro_ft": 32000.0, "alt_geom_ft": None, "ground_speed_kt": 451.0, "track_deg": 305.0,
