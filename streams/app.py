@@ -108,15 +108,17 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
-        # Batches are large; Faust's default 4 KiB-record tuning would re-fetch constantly. 2 MiB per
-        # partition, not 8: in a world catch-up the fetch responses and the records copied out of them
-        # set the peak (827 MB at 8 MiB, 639-650 MB at 2 MiB, same hour), and the rate stayed within
-        # run-to-run noise (150-188k against 166-169k positions/s; bench/results/bench_pipeline_world.txt).
-        consumer_max_fetch_size=2 * 1024 * 1024,
-        # 256 records buffered per topic partition's stream (Faust's default 4096): a catch-up held
+        # Batches are large; Faust's default 4 KiB-record tuning would re-fetch constantly. 1 MiB per
+        # partition: in a world catch-up the fetch responses and the records copied out of them set
+        # the peak (827 MB at 8 MiB, 639-650 MB at 2 MiB; after the engine's chunked releases 503 MB
+        # at 2 MiB, 490 MB at 1 MiB, one run each), and the rate stayed within run-to-run noise
+        # (150-188k positions/s at 2 MiB, 159k at 1 MiB; bench/results/bench_pipeline_world.txt).
+        consumer_max_fetch_size=1024 * 1024,
+        # 100 records buffered per topic partition's stream (Faust's default 4096): a catch-up held
         # ~2,400 fetched position-batch records (~300 MB, measured with memray at the world
-        # catch-up's peak) waiting for the track agent, which takes 50 at a time; 256 is five batches.
-        stream_buffer_maxsize=256,
+        # catch-up's peak) waiting for the track agent, which takes 50 at a time; at 256 (five
+        # batches) memray still found 33 MB of them at the peak (518 MB), at 100 the peak was 503 MB.
+        stream_buffer_maxsize=100,
         producer_max_request_size=settings.max_message_bytes * 2,
         # 5 ms: records sent within 5 ms share a produce request; at linger 0 the worker spent
         # ~15% of its CPU building small requests, and 5 ms is 2% of the 250 ms alert budget.
