@@ -72,17 +72,23 @@ def _libc_function(name: str) -> Any:
     return getattr(libc, name, None)
 
 
-# mallopt's parameter number for the mmap threshold (glibc's malloc.h: M_MMAP_THRESHOLD).
+# mallopt's parameter numbers (glibc's malloc.h: M_TRIM_THRESHOLD, M_MMAP_THRESHOLD).
+_M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 # Blocks of 1 MiB and more are mapped on their own and unmapped when freed: a batch's kernel
 # arrays and column buffers (a release of 8,192 positions makes 3 MB event rows) go back to
 # the OS at once instead of staying in the heap as free pages until a trim. Smaller blocks
 # (records, documents, most arrays of a live batch) stay in the heap, where they are cheap.
 MMAP_THRESHOLD_BYTES = 1 << 20
+# Setting the mmap threshold also freezes the trim threshold, at glibc's 128 KiB: the heap's
+# top would then be given back and taken again with nearly every batch (a system call and
+# page faults each time). 8 MiB of free top is kept; the trim after each state flush still
+# hands everything free back.
+TRIM_THRESHOLD_BYTES = 8 << 20
 
 
 def tune_malloc() -> bool:
-    """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD_BYTES` (True if it was set).
+    """Fix glibc's mmap and trim thresholds (True if both were set).
 
     glibc starts at 128 KiB and raises the threshold to the size of each mapped block freed
     (up to 32 MiB), so after the first few large frees a burst's arrays come from the heap,
@@ -90,7 +96,10 @@ def tune_malloc() -> bool:
     ended ~25 MB higher with the moving threshold (one run each, 10,000 and 50,000/s).
     Setting it explicitly also stops the raising. Elsewhere than glibc nothing happens."""
     mallopt = _libc_function("mallopt")
-    return bool(mallopt is not None and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1)
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+                and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1)
 
 
 def trim_heap() -> None:
