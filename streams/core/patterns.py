@@ -259,6 +259,24 @@ class PatternConfig:
     # An open pattern ends ("silent") after this long without samples; also the gap after which the
     # history is forgotten (a new segment). Shorter than the engine's 1 h alert timeout.
     silence_end_s: float = 1200.0
+    # Off station: an open pattern ends ("left_station") once the aircraft has stayed more than
+    # leave_margin_frac of the pattern's span (at least leave_min_m) beyond its outline for leave_s
+    # while turning less than leave_max_turn_deg. Without it a pattern outlived the departure by
+    # break_s (10 min) plus as long as its windows still held the pattern: vancouver's racetrack
+    # (holdout2) was "on station" 90 km away, london_heathrow's survey and a4acf2's loiter went on
+    # into the labelled cruise legs after them. 2 spans, 300 s, 180 deg: the point an 18-point grid
+    # (1 or 2 spans; 180 s, 300 s or off; 45/90/180 deg) scored best on every labelled flight by
+    # bench/cv_patterns.py's rule (fewest transit patterns, most windows, best balanced kinds), and
+    # in 73 of 75 of its leave-one-flight-out folds (--grid 4). 1 span cut Tour de France relays and
+    # CAL FIRE orbits short: their outline lags the drifting circling. inf: off.
+    leave_margin_frac: float = 2.0
+    leave_min_m: float = 5_000.0  # the floor for tiny patterns: well past position noise and wind drift
+    leave_s: float = 300.0
+    leave_max_turn_deg: float = 180.0
+    # The aircraft is still on station (its time on station runs) while within this fraction of the
+    # span (at least min_span_m) of the outline: the outline is the extent of the pattern's own
+    # samples, which a later lap may exceed by position noise and a slightly wider turn.
+    near_frac: float = 0.1
     # pattern_updated at most this often (event time) while the pattern continues.
     update_interval_s: float = 300.0
     # Points of the circle outline of an orbit (10 deg apart).
@@ -353,6 +371,12 @@ class _Track:
     last_q: float = math.nan  # last sample at which the pattern qualified
     last_emit: float = math.nan
     fit: _Fit | None = None
+    # off station (see PatternConfig.leave_s): first sample beyond the margin of a run of them,
+    # and the last sample near the outline (where time on station ends if the aircraft leaves)
+    out_since: float = math.nan
+    out_turn: float = 0.0  # |turn| since out_since
+    last_on: float = math.nan
+    ring: tuple[_Fit, F64, F64] | None = None  # the fit's outline in metres about its centre (cache)
 
 
 def _wrap180(a: F64 | float) -> Any:
@@ -365,6 +389,24 @@ def _bearing_dist(lat0: float, lon0: float, lat1: float, lon1: float) -> tuple[f
     dx = math.radians(lon1 - lon0) * k * _R_EARTH
     dy = math.radians(lat1 - lat0) * _R_EARTH
     return math.degrees(math.atan2(dx, dy)) % 360.0, math.hypot(dx, dy)
+
+
+def _beyond(rx: F64, ry: F64, px: float, py: float) -> float:
+    """How far the point (px, py) lies outside the closed ring (rx, ry) (0 inside), metres."""
+    if rx.size < 2:
+        return 0.0  # no outline to leave
+    ax, ay, bx, by = rx[:-1], ry[:-1], rx[1:], ry[1:]
+    # even-odd rule: inside when a ray to +x crosses the ring an odd number of times
+    cross = (ay > py) != (by > py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xs = ax + (py - ay) * (bx - ax) / (by - ay)
+    if int(np.count_nonzero(cross & (px < xs))) % 2:
+        return 0.0
+    dx, dy = bx - ax, by - ay
+    ll = dx * dx + dy * dy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.clip(np.where(ll > 0, ((px - ax) * dx + (py - ay) * dy) / ll, 0.0), 0.0, 1.0)
+    return float(np.min(np.hypot(ax + u * dx - px, ay + u * dy - py)))
 
 
 def _hull(x: F64, y: F64) -> list[tuple[float, float]]:
@@ -513,11 +555,52 @@ class PatternDetector:
         tr.buf[tr.n] = (t, lat, lon, hdg, turn, step, tr.last_alt)
         tr.n += 1
         tr.fed += 1
+        if tr.open and tr.fit is not None and math.isfinite(cfg.leave_s) and self._left(tr, t, lat, lon, turn):
+            # Off station: the time on station ended at the last sample near the outline, and the
+            # history is forgotten so the windows, which still hold the pattern, do not start it
+            # again on the way out.
+            # (never before the last event sent: what it reported on station stays so)
+            tr.last_q = max(min(tr.last_q, tr.last_on), tr.last_emit)
+            out.append(self._end(icao24, tr, t, "left_station"))
+            tr.n = tr.fed = 0
+            return out
         if tr.fed % cfg.fit_every:
+            return out
+        if tr.open and math.isfinite(tr.out_since):
+            # Beyond the margin, not yet confirmed: not on station, so no fit (and no update).
+            out.extend(self._evaluate(icao24, tr, t, qualifies=None))
             return out
         h = tr.buf[max(0, tr.n - self._keep) : tr.n]
         out.extend(self._evaluate(icao24, tr, t, qualifies=self._qualify(h, tr.open)))
         return out
+
+    def _left(self, tr: _Track, t: float, lat: float, lon: float, turn: float) -> bool:
+        """Whether (lat, lon) at t confirms that the aircraft left its open pattern (see
+        PatternConfig.leave_s); keeps ``out_since`` and ``last_on`` up to date."""
+        cfg = self.config
+        f = tr.fit
+        assert f is not None
+        if tr.ring is None or tr.ring[0] is not f:
+            k = math.cos(math.radians(f.centre_lat))
+            ring = np.array(f.outline, dtype=np.float64).reshape(-1, 2)
+            # longitudes relative to the centre, wrapped: a pattern may straddle the antimeridian
+            tr.ring = (f, np.radians(_wrap180(ring[:, 1] - f.centre_lon)) * k * _R_EARTH,
+                       np.radians(ring[:, 0] - f.centre_lat) * _R_EARTH)
+        _, rx, ry = tr.ring
+        k = math.cos(math.radians(f.centre_lat))
+        px = math.radians(float(_wrap180(lon - f.centre_lon))) * k * _R_EARTH
+        py = math.radians(lat - f.centre_lat) * _R_EARTH
+        off = _beyond(rx, ry, px, py)
+        if off <= max(cfg.near_frac * f.span_m, cfg.min_span_m):
+            tr.last_on, tr.out_since = t, math.nan
+        elif off > max(cfg.leave_margin_frac * f.span_m, cfg.leave_min_m):
+            if not math.isfinite(tr.out_since):
+                tr.out_since, tr.out_turn = t, 0.0
+            else:
+                tr.out_turn += abs(turn)
+                if tr.out_turn > cfg.leave_max_turn_deg:
+                    tr.out_since = math.nan  # turning out there: circling that drifts, not leaving
+        return math.isfinite(tr.out_since) and t - tr.out_since >= cfg.leave_s
 
     def close(self, icao24: str, t: float) -> list[PatternEvent]:
         """The engine's turn gate closed (no turning for a while): end an open pattern
@@ -563,9 +646,10 @@ class PatternDetector:
             "span0": tr.start_span,
             "last": [tr.last_t, tr.last_lat, tr.last_lon, tr.last_alt],
             "open": tr.open,
-            # [4] held a pending kind's start time before the vote; kept as a slot (NaN) so the
-            # list keeps its shape for states written by either version
-            "p": [tr.start, tr.seq, tr.kind, tr.votes, math.nan, tr.last_q, tr.last_emit],
+            # [4] held a pending kind's start time before the vote (NaN in states of that
+            # version, as "not off station" reads it now); [7] and [8] are newer: absent in older states
+            "p": [tr.start, tr.seq, tr.kind, tr.votes, tr.out_since, tr.last_q, tr.last_emit, tr.last_on,
+                  tr.out_turn],
             "fit": None if f is None else [f.kind, f.start, f.centre_lat, f.centre_lon, f.radius_m,
                                            f.leg_length_m, f.width_m, f.axis_deg, f.span_m,
                                            [list(p) for p in f.outline]],
@@ -593,6 +677,10 @@ class PatternDetector:
         votes = str(p[3] or "")
         tr.votes = votes[0] if votes in _KINDS else "".join(c for c in votes if c in "orsl")
         tr.last_q, tr.last_emit = num(p[5]), num(p[6])
+        tr.out_since = num(p[4])
+        # a state from before the leave rule: on station as of its last qualifying fit
+        tr.last_on = num(p[7]) if len(p) > 7 else tr.last_q
+        tr.out_turn = num(p[8]) if len(p) > 8 else 0.0
         f = state.get("fit")
         if f is not None:
             opt = [None if v is None else float(v) for v in f[4:8]]
@@ -609,6 +697,7 @@ class PatternDetector:
                 tr.open, tr.seq, tr.start, tr.kind = True, 0, fit.start, fit.kind
                 tr.votes, tr.last_q, tr.fit = "", t, fit
                 tr.last_emit = t
+                tr.last_on, tr.out_since = t, math.nan
                 tr.start_span = fit.span_m
                 return [self._event("pattern_started", icao24, tr, t, None)]
             tr.last_q = t
@@ -644,8 +733,8 @@ class PatternDetector:
 
     def _end(self, icao24: str, tr: _Track, t: float, reason: str) -> PatternEvent:
         ev = self._event("pattern_ended", icao24, tr, t, reason)
-        tr.open, tr.fit, tr.votes = False, None, ""
-        tr.start = tr.last_q = tr.last_emit = math.nan
+        tr.open, tr.fit, tr.votes, tr.ring = False, None, "", None
+        tr.start = tr.last_q = tr.last_emit = tr.out_since = tr.last_on = math.nan
         tr.kind = ""
         return ev
 
