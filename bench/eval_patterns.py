@@ -32,15 +32,18 @@ SPLITS = {
     "holdout4": "labelled blind by a fourth helper while the orbit test was retuned on every split above; "
                 "run once on that detector (2026-12-05); the lap run and the kind vote were then tuned on it too",
     "holdout5": "labelled blind by a sixth helper while the lap run and kind vote were tuned on every split "
-                "above; run once on the frozen detector: not seen by this detector",
+                "above; run once on the frozen detector (2026-12-06); the leave rule was chosen on it too (2026-12-07)",
     "holdout6": "three CAL FIRE sessions no one had labelled, labelled blind by a seventh helper on 2026-12-07 "
-                "while the detector stayed as frozen for holdout5; run once: not seen by this detector",
+                "while the detector stayed as frozen for holdout5; run once; the leave rule was chosen on it too "
+                "(2026-12-07)",
     "resolution": "glider thermals below the 20 s sampling; reported, not in the goals",
 }
 
-# The orbit test was retuned on tuning and holdout 1-4 (2026-12-06), so only holdout5 and holdout6
-# are held out now (bench/cv_patterns.py tried grids on every split on 2026-12-07 and left the
-# detector as it was).
+# The orbit test was retuned on tuning and holdout 1-4 (2026-12-06), so holdout5 and holdout6 were
+# the held-out splits; their first runs are in bench/results/eval_patterns_holdout{5,6}.txt. The
+# leave rule (2026-12-07) was then chosen on every split, these two included (bench/cv_patterns.py
+# --grid 4), so no labelled split is unseen by the detector as shipped: the line below sums the last
+# two held-out splits, and cv_patterns.py estimates what unseen flights would give.
 UNSEEN = ("holdout5", "holdout6")
 
 
@@ -69,7 +72,8 @@ def main() -> None:
                 held[k] += s[k]
     ok = (held["detected"] >= 0.9 * held["windows"] and held["kind_right"] >= 0.9 * held["kind_checked"]
           and held["transit_false"] == 0)
-    print(f"== held out ({' + '.join(UNSEEN)}, the splits this detector has not seen): windows {held['windows']}  "
+    print(f"== held out until 2026-12-07 ({' + '.join(UNSEEN)}; the leave rule was chosen on them): "
+          f"windows {held['windows']}  "
           f"detected {held['detected']}  right kind "
           f"{held['kind_right']}/{held['kind_checked']}  false patterns on transit {held['transit_false']}"
           f"  -> goals (>= 90 % detected, >= 90 % right kind, no transit pattern): {'met' if ok else 'NOT met'}")

@@ -267,7 +267,7 @@ class PatternConfig:
     # into the labelled cruise legs after them. 2 spans, 300 s, 180 deg: the point an 18-point grid
     # (1 or 2 spans; 180 s, 300 s or off; 45/90/180 deg) scored best on every labelled flight by
     # bench/cv_patterns.py's rule (fewest transit patterns, most windows, best balanced kinds), and
-    # in 73 of 75 of its leave-one-flight-out folds (--grid 4). 1 span cut Tour de France relays and
+    # in 74 of 75 of its leave-one-flight-out folds (--grid 4). 1 span cut Tour de France relays and
     # CAL FIRE orbits short: their outline lags the drifting circling. inf: off.
     leave_margin_frac: float = 2.0
     leave_min_m: float = 5_000.0  # the floor for tiny patterns: well past position noise and wind drift
