@@ -101,6 +101,33 @@ MISSIONS = TopicSpec(
 ALL_TOPICS: tuple[TopicSpec, ...] = (RAW, POSITIONS, TRACKS, ALERTS, DEADLETTER, COVERAGE, MISSIONS)
 
 
+@dataclass(frozen=True)
+class ChangelogSpec:
+    """The changelog topic of a worker's state table, named as Faust names it.
+
+    ``ensure_topics`` creates these (compacted, like Faust's own) before a worker starts. Left to
+    Faust, a changelog is created while the worker joins its group, and a join that read the
+    metadata a moment too early saw the new topic with 0 partitions: the first table write of
+    the missions agent then crashed it with PartitionsMismatch (a test run on a loaded host,
+    2026-12-07), and Faust restarts a crashed agent without the batch it held."""
+
+    table: str
+    key: str
+    doc: str
+
+    def name(self, settings: Settings) -> str:
+        return f"{settings.app_id}-{self.table}-changelog"
+
+    def partitions(self, settings: Settings) -> int:
+        return settings.partitions
+
+
+AIRCRAFT_STATE = ChangelogSpec("aircraft-state", "icao24", "Per-aircraft engine state (track, alert episodes)")
+COVERAGE_STATE = ChangelogSpec("coverage-state", "coverage cell", "Who was heard where, gone-dark cases per cell")
+MISSIONS_STATE = ChangelogSpec("missions-state", "mission category", "The mission ledger per category")
+CHANGELOGS: tuple[ChangelogSpec, ...] = (AIRCRAFT_STATE, COVERAGE_STATE, MISSIONS_STATE)
+
+
 def murmur2(data: bytes) -> int:
     """Kafka's murmur2 hash (as in the Java client's DefaultPartitioner)."""
     length = len(data)

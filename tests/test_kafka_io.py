@@ -30,7 +30,7 @@ from streams.kafka_io import (
     send_batches,
 )
 from streams.settings import Settings, SettingsError
-from streams.topics import ALERTS, TRACKS, partition_for
+from streams.topics import ALERTS, CHANGELOGS, TRACKS, partition_for
 
 # Record timestamps are T0 + a few seconds: whole seconds, six hours ago (epoch ms).
 T0 = (int(time.time()) - 6 * 3600) * 1000
@@ -104,6 +104,35 @@ async def wait_for_state(check: Callable[[], bool], what: str, timeout: float = 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+# --- ensure_topics -----------------------------------------------------------------------------
+@pytest.mark.integration
+async def test_state_table_changelogs_exist_compacted_before_a_worker_starts(settings: Settings) -> None:
+    """The state tables' changelogs are made with the other topics (so a worker never joins its
+    group while Faust is still creating them), with the partitions of their source topics and
+    compaction, as Faust itself makes them."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    await ensure_topics(settings)
+    names = [spec.name(settings) for spec in CHANGELOGS]
+    assert names == [f"{settings.app_id}-{t}-changelog" for t in ("aircraft-state", "coverage-state",
+                                                                   "missions-state")]
+    admin = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=10000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+        assert sorted((d["topic"], len(d["partitions"])) for d in described) == sorted(
+            (n, settings.partitions) for n in names)
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+        policy = {}
+        for response in responses:
+            for _code, _msg, _type, name, entries in response.resources:
+                policy[name] = {e[0]: e[1] for e in entries}.get("cleanup.policy")
+        assert policy == dict.fromkeys(names, "compact")
+    finally:
+        await admin.close()
+    assert await ensure_topics(settings) == []  # a second call creates nothing
 
 
 # --- send_batches ------------------------------------------------------------------------------

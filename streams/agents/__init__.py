@@ -213,11 +213,12 @@ def _state_flusher(app: faust.App, settings: Settings, metrics: Metrics, engine:
     from streams.agents.flush import StateFlusher, rocksdb_write_many
     from streams.agents.track import TrackAdapter
     from streams.kafka_io import BatchDelivery, send_batches
+    from streams.topics import AIRCRAFT_STATE
 
     # Per-aircraft engine state, changelog-backed. use_partitioner: the changelog partition
     # is murmur2(icao24) like the positions topic, whatever record of a batch is "current".
     state_table = app.Table(
-        "aircraft-state",
+        AIRCRAFT_STATE.table,
         default=None,
         partitions=settings.partitions,
         key_type=bytes,

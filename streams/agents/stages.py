@@ -34,15 +34,15 @@ def attach_stage_agents(app: faust.App, topics: Any, settings: Settings, engine:
     from streams.agents import ROCKSDB_OPTIONS, events
     from streams.agents.flush import partition_scope
     from streams.core.stages import COVERAGE, MISSIONS, StagePartition, keys_of
-    from streams.topics import partition_for
+    from streams.topics import COVERAGE_STATE, MISSIONS_STATE, ChangelogSpec, partition_for
     from streams.wiring import coverage_stage, mission_ledger
 
-    def attach(kind: str, topic: Any, make: Callable[[], Any]) -> None:
+    def attach(kind: str, topic: Any, make: Callable[[], Any], changelog: ChangelogSpec) -> None:
         # Written under an event of the key's own partition (records are keyed like the table),
         # so Faust files each changelog record under the current event's partition: no
         # partitioner lookup, which fails while the producer has no metadata for the changelog.
         # The aircraft table's small RocksDB buffers (see ROCKSDB_OPTIONS): these hold even less.
-        table = app.Table(f"{kind}-state", default=None, partitions=settings.partitions, key_type=bytes,
+        table = app.Table(changelog.table, default=None, partitions=settings.partitions, key_type=bytes,
                           value_type=bytes,
                           options=dict(ROCKSDB_OPTIONS) if settings.store.startswith("rocksdb://") else None)
         parts: dict[int, StagePartition] = {}
@@ -104,5 +104,5 @@ def attach_stage_agents(app: faust.App, topics: Any, settings: Settings, engine:
 
         app.agent(topic, name=kind)(run)
 
-    attach(COVERAGE, topics.coverage, lambda: coverage_stage(engine))
-    attach(MISSIONS, topics.missions, lambda: mission_ledger(settings))
+    attach(COVERAGE, topics.coverage, lambda: coverage_stage(engine), COVERAGE_STATE)
+    attach(MISSIONS, topics.missions, lambda: mission_ledger(settings), MISSIONS_STATE)
