@@ -109,7 +109,7 @@ class ChangelogSpec:
     Faust, a changelog is created while the worker joins its group, and a join that read the
     metadata a moment too early saw the new topic with 0 partitions: the first table write of
     the missions agent then crashed it with PartitionsMismatch (a test run on a loaded host,
-    2026-12-07), and Faust restarts a crashed agent without the batch it held."""
+    2026-12-07; Faust restarts a crashed agent, and the tests count any crash as a defect)."""
 
     table: str
     key: str

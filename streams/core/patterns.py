@@ -556,10 +556,10 @@ class PatternDetector:
         tr.n += 1
         tr.fed += 1
         if tr.open and tr.fit is not None and math.isfinite(cfg.leave_s) and self._left(tr, t, lat, lon, turn):
-            # Off station: the time on station ended at the last sample near the outline, and the
-            # history is forgotten so the windows, which still hold the pattern, do not start it
-            # again on the way out.
-            # (never before the last event sent: what it reported on station stays so)
+            # Off station: the time on station ended at the last sample near the outline (but not
+            # before the last event sent: what that reported stays so), and the history is
+            # forgotten so the windows, which still hold the pattern, do not start it again on the
+            # way out.
             tr.last_q = max(min(tr.last_q, tr.last_on), tr.last_emit)
             out.append(self._end(icao24, tr, t, "left_station"))
             tr.n = tr.fed = 0
