@@ -36,7 +36,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from streams.codec import encode_position_batch, raw_record
 from streams.messages import DeadLetter, Position
 from streams.settings import Settings, SettingsError
-from streams.topics import ALL_TOPICS, CHANGELOGS, DEADLETTER, POSITIONS, RAW, partition_for
+from streams.topics import ALL_TOPICS, CHANGELOGS, DEADLETTER, POSITIONS, RAW, ChangelogSpec, TopicSpec, partition_for
 
 log = logging.getLogger(__name__)
 
@@ -327,15 +327,12 @@ async def ensure_topics(settings: Settings) -> list[str]:
         raise
     try:
         existing = set(await admin.list_topics())
+        # the topics, then the state tables' changelogs (see topics.ChangelogSpec)
+        specs: tuple[TopicSpec | ChangelogSpec, ...] = (*ALL_TOPICS, *CHANGELOGS)
         wanted = [
-            NewTopic(spec.name(settings), spec.partitions(settings), settings.replication_factor)
-            for spec in ALL_TOPICS
-            if spec.name(settings) not in existing
-        ] + [
-            # the state tables' changelogs, compacted as Faust makes them (see topics.ChangelogSpec)
             NewTopic(spec.name(settings), spec.partitions(settings), settings.replication_factor,
-                     topic_configs={"cleanup.policy": "compact"})
-            for spec in CHANGELOGS
+                     topic_configs={"cleanup.policy": "compact"} if spec.compacted else None)
+            for spec in specs
             if spec.name(settings) not in existing
         ]
         if wanted:

@@ -114,6 +114,7 @@ class ChangelogSpec:
     table: str
     key: str
     doc: str
+    compacted: bool = True  # as Faust makes a table's changelog: the latest state per key
 
     def name(self, settings: Settings) -> str:
         return f"{settings.app_id}-{self.table}-changelog"
