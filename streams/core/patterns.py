@@ -376,7 +376,8 @@ class _Track:
     out_since: float = math.nan
     out_turn: float = 0.0  # |turn| since out_since
     last_on: float = math.nan
-    ring: tuple[_Fit, F64, F64] | None = None  # the fit's outline in metres about its centre (cache)
+    # the fit, cos of its centre's latitude, its outline in metres about its centre (a cache)
+    ring: tuple[_Fit, float, F64, F64] | None = None
 
 
 def _wrap180(a: F64 | float) -> Any:
@@ -584,10 +585,9 @@ class PatternDetector:
             k = math.cos(math.radians(f.centre_lat))
             ring = np.array(f.outline, dtype=np.float64).reshape(-1, 2)
             # longitudes relative to the centre, wrapped: a pattern may straddle the antimeridian
-            tr.ring = (f, np.radians(_wrap180(ring[:, 1] - f.centre_lon)) * k * _R_EARTH,
+            tr.ring = (f, k, np.radians(_wrap180(ring[:, 1] - f.centre_lon)) * k * _R_EARTH,
                        np.radians(ring[:, 0] - f.centre_lat) * _R_EARTH)
-        _, rx, ry = tr.ring
-        k = math.cos(math.radians(f.centre_lat))
+        _, k, rx, ry = tr.ring
         px = math.radians(float(_wrap180(lon - f.centre_lon))) * k * _R_EARTH
         py = math.radians(lat - f.centre_lat) * _R_EARTH
         off = _beyond(rx, ry, px, py)
