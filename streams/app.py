@@ -132,6 +132,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Topics]:
         # which the idempotent sinks absorb.
         broker_commit_every=1000,
         broker_commit_interval=2.0,
+        # A worker that dies without leaving loses its partitions after the session timeout.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
         # A replay starts from the beginning of the topic for a fresh consumer group.
         consumer_auto_offset_reset="earliest",
         # 1 s: recovery should start promptly after a rebalance in tests and demos.

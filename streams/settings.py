@@ -102,6 +102,15 @@ class Settings:
         default="", metadata=_meta("Folder relative stack_dir/data_dir live in (empty: $XDG_DATA_HOME/skyfence, "
                                    "default ~/.local/share/skyfence; dev/run sets the checkout)")
     )
+    # 20 s: how long the group waits for a worker that died without leaving (SIGKILL, power,
+    # network) before its partitions move; Faust's 60 s left every partition of a crashed worker
+    # unread for a minute, and a restarted worker waited that long for its own partitions. A
+    # worker's loop never blocks near 20 s (its batches take well under a second), and Kafka's
+    # broker accepts 6 s to 30 min (group.min/max.session.timeout.ms).
+    session_timeout_s: float = field(
+        default=20.0, metadata=_meta("Seconds the consumer group waits for a silent worker before moving its "
+                                     "partitions (crash failover time)")
+    )
     web_host: str = field(default="127.0.0.1", metadata=_meta("Worker web server bind address"))
     web_port: int = field(default=6066, metadata=_meta("Worker web server port"))
     alert_policy: str = field(
@@ -226,6 +235,11 @@ class Settings:
             raise SettingsError(
                 f"SKYFENCE_REORDER_TOLERANCE_S={self.reorder_tolerance_s!r} must be between 0 and 60 seconds"
             )
+        if not 6.0 <= self.session_timeout_s <= 300.0:
+            raise SettingsError(
+                f"SKYFENCE_SESSION_TIMEOUT_S={self.session_timeout_s!r} must be between 6 and 300 seconds "
+                "(the broker refuses less than its group.min.session.timeout.ms, 6 s by default)"
+            )
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"SKYFENCE_LOG_FORMAT={self.log_format!r} is not one of: text, json")
         if not (self.store.startswith("memory://") or self.store.startswith("rocksdb://")):
@@ -287,6 +301,12 @@ class Settings:
     @property
     def bootstrap(self) -> str:
         return ",".join(self.bootstrap_servers)
+
+    @property
+    def heartbeat_interval_s(self) -> float:
+        """Consumer-group heartbeats: a third of the session timeout (Kafka's rule), at most 3 s
+        (Faust's and aiokafka's default)."""
+        return min(3.0, self.session_timeout_s / 3.0)
 
     @property
     def rings(self) -> tuple[float, ...]:

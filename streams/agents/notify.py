@@ -110,7 +110,9 @@ class WebhookConsumer:
             while True:
                 consumer = AIOKafkaConsumer(**client_kwargs(self.settings), group_id=self.group_id,
                                             client_id=self.group_id, enable_auto_commit=False,
-                                            auto_offset_reset="earliest")
+                                            auto_offset_reset="earliest",
+                                            session_timeout_ms=int(self.settings.session_timeout_s * 1000),
+                                            heartbeat_interval_ms=int(self.settings.heartbeat_interval_s * 1000))
                 try:
                     consumer.subscribe([self.topic], listener=_Rebalance(self, consumer))
                     await consumer.start()
