@@ -30,7 +30,8 @@ def test_reads_prefixed_variables_and_converts_types() -> None:
         ({"SKYFENCE_REORDER_TOLERANCE_S": "-1"}, "SKYFENCE_REORDER_TOLERANCE_S=-1.0 must be between 0 and 60"),
         ({"SKYFENCE_REORDER_TOLERANCE_S": "nan"}, "SKYFENCE_REORDER_TOLERANCE_S=nan must be between"),
         ({"SKYFENCE_REORDER_TOLERANCE_S": "two"}, "SKYFENCE_REORDER_TOLERANCE_S='two' is not a number"),
-        ({"SKYFENCE_SESSION_TIMEOUT_S": "3"}, "SKYFENCE_SESSION_TIMEOUT_S=3.0 must be between 6 and 300"),
+        ({"SKYFENCE_SESSION_TIMEOUT_S": "3"}, "SKYFENCE_SESSION_TIMEOUT_S=3.0 must be between 6 and 90"),
+        ({"SKYFENCE_SESSION_TIMEOUT_S": "120"}, "SKYFENCE_SESSION_TIMEOUT_S=120.0 must be between 6 and 90"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], needle: str) -> None:
