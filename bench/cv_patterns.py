@@ -66,6 +66,10 @@ GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
     # choice, (2.0, 300, 180), was then shipped and put first (bench/results/cv_patterns.txt).
     "4": {"leave_margin_frac": (2.0, 1.0), "leave_s": (300.0, 180.0, math.inf),
           "leave_max_turn_deg": (180.0, 45.0, 90.0)},
+    # 5: how long the laps must run before circling is an orbit (2026-12-07, late): the short
+    # CAL FIRE orbits of holdout6 (11-12 min windows) turned orbit only when orbit_min_s was
+    # relaxed, their earlier fits reading loiter (a diagnosis by relaxing one lap rule at a time).
+    "5": {"orbit_min_s": (600.0, 450.0, 300.0), "orbit_max_drift": (0.35, 0.5)},
     "quick": {"orbit_max_drift": (0.35, 0.5), "kind_vote": ((5, 3, 4), (7, 4, 6))},
 }
 
