@@ -182,15 +182,20 @@ async def test_both_workers_sigkilled_at_once_on_rocksdb(settings: Settings, sta
     for w in (w1, w2):
         w.proc.send_signal(signal.SIGKILL)
     codes = [w.stop(signal.SIGKILL) for w in (w1, w2)]
+    killed = time.monotonic()
     out = finish(replay)
     w1b = start_worker(name="w1b", settings_=s)
     w2b = start_worker(name="w2b", settings_=s2)
+    # The failover bound of the single-worker case holds for the pair: both dead members leave the
+    # group after the session timeout, and both new workers are ready within 30 s more.
+    failover_s = time.monotonic() - killed
+    assert failover_s < s.session_timeout_s + 30.0, f"the new workers took {failover_s:.0f} s to be ready"
     _rest_of_the_recordings(s)
     delivered = await redis_alerts(s, expect=len(expected), timeout=120)
     counts = compare(expected, delivered)
     report("Both workers SIGKILL at once (rocksdb://)", f"SIGKILL both workers (exit {codes}) after {len(before)} "
            "alert(s) in Redis; both restarted on their own RocksDB directories",
-           {**counts, "replay": out.strip()[-200:]})
+           {**counts, "replay": out.strip()[-200:], "kill_to_ready_s": round(failover_s, 1)})
     assert codes == [-signal.SIGKILL, -signal.SIGKILL]
     for w in (w1b, w2b):
         assert w.proc.poll() is None
