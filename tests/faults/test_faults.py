@@ -50,6 +50,18 @@ REDIS_OUTAGE_S = 30.0
 # state. Measured a few seconds (aiokafka's reconnect back-off is under a second); the rest of
 # an outage is the broker's own start, which the test measures apart.
 RECONNECT_BOUND_S = 60.0
+# After a SIGKILL the group hands the dead worker's partitions on after SKYFENCE_SESSION_TIMEOUT_S;
+# a new worker is ready (partitions assigned, tables recovered) within this much more: its own
+# start and recovery on a busy 2-core machine (measured 21-29 s in all, the timeout included).
+FAILOVER_SLACK_S = 30.0
+
+
+def _failover_s(settings: Settings, killed: float) -> float:
+    """Seconds from the kill until now (the new workers are ready), asserted within the stated bound."""
+    failover_s = time.monotonic() - killed
+    assert failover_s < settings.session_timeout_s + FAILOVER_SLACK_S, \
+        f"the new worker(s) took {failover_s:.0f} s to own the partitions"
+    return failover_s
 
 
 def _rest_of_the_recordings(s: Settings) -> None:
@@ -151,11 +163,7 @@ async def test_worker_sigkill_mid_stream_recovers_state(settings: Settings, star
     out = finish(replay)  # the rest of the leg waits in Kafka while no worker runs
     assert in_redis < len(expected) - 3, f"the leg was over before the kill ({in_redis} alerts)"
     w2 = start_worker(name="w2", settings_=s)
-    # The stated failover bound (README): the group gives the dead worker's partitions away after
-    # SKYFENCE_SESSION_TIMEOUT_S, and the new worker is ready (partitions assigned, tables
-    # recovered) within that plus 30 s of its own start and recovery on a busy 2-core machine.
-    failover_s = time.monotonic() - killed
-    assert failover_s < s.session_timeout_s + 30.0, f"the new worker took {failover_s:.0f} s to own its partitions"
+    failover_s = _failover_s(s, killed)  # the failover bound the README states
     _rest_of_the_recordings(s)
     delivered = await redis_alerts(s, expect=len(expected), timeout=120)
     counts = compare(expected, delivered)
@@ -186,10 +194,7 @@ async def test_both_workers_sigkilled_at_once_on_rocksdb(settings: Settings, sta
     out = finish(replay)
     w1b = start_worker(name="w1b", settings_=s)
     w2b = start_worker(name="w2b", settings_=s2)
-    # The failover bound of the single-worker case holds for the pair: both dead members leave the
-    # group after the session timeout, and both new workers are ready within 30 s more.
-    failover_s = time.monotonic() - killed
-    assert failover_s < s.session_timeout_s + 30.0, f"the new workers took {failover_s:.0f} s to be ready"
+    failover_s = _failover_s(s, killed)  # both dead members leave the group after the session timeout
     _rest_of_the_recordings(s)
     delivered = await redis_alerts(s, expect=len(expected), timeout=120)
     counts = compare(expected, delivered)
