@@ -18,6 +18,13 @@ on the same frames in the same run:
   (``decode_1090t_vec``; loaded with our plain-data unpickler);
 * pyModeS 3 ``PipeDecoder`` (test-only peer, GPL-3.0), one call per frame.
 
+For the positions topic's own records it times the worker's decoding (``decode_position_batch``)
+of the same positions written as ``position-batch.v3`` (JSON header, raw float64 numbers),
+``v2`` (all JSON columns) and ``v1`` (JSON objects): a world-like feed (real flights at 2 Hz,
+interleaved, time-shifted; ``bench_pipeline.world_chunks``) cut into the per-partition records
+``skyfence ingest`` writes, 20 ms of event time at a time as a live feed brings them, with
+``orjson.loads`` of the v2 records as the reference.
+
 Each figure is the best of several repetitions. The last line of output is one JSON
 object with all figures.
 """
@@ -173,6 +180,52 @@ def bench_mode_s(n_frames: int, reps: int) -> dict[str, float]:
     }
 
 
+def bench_position_batch(aircraft: int, reps: int) -> dict[str, float]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_pipeline as bp
+
+    from streams.codec import (
+        decode_position_batch,
+        encode_position_batch,
+        encode_position_batch_v1,
+        encode_position_batch_v2,
+    )
+    from streams.kafka_io import MAX_BATCH_POSITIONS, group_by_partition
+
+    # 3 s of the feed at 2 Hz: every aircraft twice or more, in records of ~120 positions (8 partitions)
+    _, chunks = bp.world_chunks(aircraft, 2.0, 3.0, 1.74e9, 0.02, 0.02)
+    groups = [group[i : i + MAX_BATCH_POSITIONS] for chunk in chunks()
+              for _, group in sorted(group_by_partition(chunk, 8).items())
+              for i in range(0, len(group), MAX_BATCH_POSITIONS)]
+    n = sum(map(len, groups))
+    versions = {"v3": encode_position_batch, "v2": encode_position_batch_v2, "v1": encode_position_batch_v1}
+    records = {v: [enc(g) for g in groups] for v, enc in versions.items()}
+    for v, recs in records.items():  # every version decodes to the same positions, none refused
+        assert sum(len(decode_position_batch(r, NOW)[0]) for r in recs) == n, v
+
+    def decode(recs: list[bytes]) -> None:
+        for r in recs:
+            decode_position_batch(r, NOW)
+
+    def loads(recs: list[bytes]) -> None:
+        for r in recs:
+            orjson.loads(r)
+
+    fns = [lambda recs=recs: decode(recs) for recs in records.values()] + [lambda: loads(records["v2"])]
+    t3, t2, t1, t_ref = best_times(fns, reps)
+    return {
+        "positions": n,
+        "records": len(groups),
+        "v3_ns_per_position": 1e9 * t3 / n,
+        "v2_ns_per_position": 1e9 * t2 / n,
+        "v1_ns_per_position": 1e9 * t1 / n,
+        "v2_orjson_loads_ns_per_position": 1e9 * t_ref / n,
+        "v3_time_over_v2": t3 / t2,
+        "v3_bytes_per_position": sum(map(len, records["v3"])) / n,
+        "v2_bytes_per_position": sum(map(len, records["v2"])) / n,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small inputs, few repetitions (CI)")
@@ -181,6 +234,7 @@ def main() -> None:
     started = time.perf_counter()
     formats = bench_formats(scale, reps)
     mode_s = bench_mode_s(n_frames, reps)
+    batch = bench_position_batch(2_000 if args.quick else 25_000, reps)
 
     print(f"{'format':<14}{'messages':>10}{'msg/s':>12}{'x reference':>13}  reference")
     for fmt, r in formats.items():
@@ -194,12 +248,21 @@ def main() -> None:
         f"  our time / rs1090's: {mode_s['ours_time_over_rs1090']:.2f}   "
         f"our time / pyModeS's: {mode_s['ours_time_over_pymodes']:.2f}"
     )
+    print()
+    print(f"positions-topic records ({batch['positions']:,} positions of a world-like feed in {batch['records']:,} "
+          "records), decoding:")
+    for v in ("v3", "v2", "v1"):
+        print(f"  position-batch.{v}: {batch[v + '_ns_per_position']:>8,.0f} ns a position")
+    print(f"  orjson.loads of the v2 records alone: {batch['v2_orjson_loads_ns_per_position']:,.0f} ns a position")
+    print(f"  v3 time / v2 time: {batch['v3_time_over_v2']:.2f}   bytes a position: v3 "
+          f"{batch['v3_bytes_per_position']:.1f}, v2 {batch['v2_bytes_per_position']:.1f}")
     figures = {
         "bench": "parsers",
         "quick": args.quick,
         "seconds": round(time.perf_counter() - started, 2),
         "formats": formats,
         "mode_s": mode_s,
+        "position_batch": batch,
     }
     print(json.dumps(figures, sort_keys=True))
 

@@ -59,12 +59,13 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.codec import encode_position_batch  # noqa: E402
+from streams.codec import POSITION_BATCH_MAGIC, encode_position_batch  # noqa: E402
 from streams.kafka_io import (  # noqa: E402
     Publisher,
     client_kwargs,
@@ -292,7 +293,10 @@ async def reference_consume(settings: Settings, expect: int) -> float:
             batch = await consumer.getmany(timeout_ms=1000)
             for records in batch.values():
                 for r in records:
-                    n += len(orjson.loads(r.value)["icao24"])  # position-batch.v2: one array per field
+                    # position-batch.v3: the JSON header line, then the numbers as raw float64
+                    end = r.value.index(b"\n", len(POSITION_BATCH_MAGIC))
+                    n += orjson.loads(memoryview(r.value)[len(POSITION_BATCH_MAGIC):end])["n"]
+                    np.frombuffer(r.value, dtype="<f8", offset=end + 1)
     finally:
         await consumer.stop()
     return n / (time.perf_counter() - t0)

@@ -22,7 +22,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from streams.codec import POSITION_BATCH_SCHEMA, POSITION_BATCH_V1, decode_position_batch
+from streams.codec import POSITION_BATCH_MAGIC, POSITION_BATCH_V1, POSITION_BATCH_V2, decode_position_batch
 from streams.messages import DeadLetter, ParseResult, Position
 
 RECORD_FORMAT = "record"
@@ -251,13 +251,19 @@ class _RecordDecoder:
         try:
             rec = orjson.loads(line)
             value = base64.b64decode(rec["value_b64"]) if "value_b64" in rec else str(rec["value"]).encode()
-            doc = orjson.loads(value)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            return self._dead("bad_json", line, f"not a record.v1 line: {exc}")
+        if value.startswith(POSITION_BATCH_MAGIC):  # binary after its header line: not a JSON document
+            cols, dead = decode_position_batch(value, time.time(), self.source)
+            return ParseResult(positions=cols.to_positions(), dead_letters=dead, messages=len(cols) + len(dead))
+        try:
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
             return self._dead("bad_json", line, f"not a record.v1 line: {exc}")
         if not isinstance(doc, dict):
             return self._dead("wrong_type", line, "record value is not a JSON object")
         schema = doc.get("schema")
-        if schema in (POSITION_BATCH_SCHEMA, POSITION_BATCH_V1):
+        if schema in (POSITION_BATCH_V2, POSITION_BATCH_V1):
             cols, dead = decode_position_batch(value, time.time(), self.source)
             return ParseResult(positions=cols.to_positions(), dead_letters=dead, messages=len(cols) + len(dead))
         if schema == "raw.v1":

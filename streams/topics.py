@@ -55,9 +55,10 @@ RAW = TopicSpec(
 POSITIONS = TopicSpec(
     short="positions",
     key="icao24 (batch records: partition = murmur2(icao24))",
-    schema="position-batch.v2",
+    schema="position-batch.v3",
     per_aircraft=True,
-    doc="Validated, normalised positions (position.v1 fields as columns; v1 lists still read), batched per partition",
+    doc="Validated, normalised positions (position.v1 fields as columns, numbers raw; v2 and v1 still read), "
+        "batched per partition",
 )
 TRACKS = TopicSpec(
     short="tracks",

@@ -10,7 +10,13 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from streams.codec import decode_position_batch, encode_position_batch, encode_position_batch_v1, raw_record
+from streams.codec import (
+    decode_position_batch,
+    encode_position_batch,
+    encode_position_batch_v1,
+    encode_position_batch_v2,
+    raw_record,
+)
 from streams.ingest import record_line
 from streams.messages import Position
 from streams.settings import Settings
@@ -58,7 +64,16 @@ def test_murmur2_matches_kafka_reference_values() -> None:
 def test_position_batch_round_trip_validates_and_dead_letters_bad_items() -> None:
     now = time.time()
     good = Position("ac671b", 1738704440.9, 18.49, -88.69, "trace", alt_baro_ft=32000.0, callsign="DAL1812")
-    value = encode_position_batch([good, good])
+    # v3, what skyfence writes: its header line validates, its number block is 8 float64 columns
+    value3 = encode_position_batch([good, good])
+    magic, head, numbers = value3.split(b"\n", 2)
+    assert magic == b"position-batch.v3"
+    _validator("position-batch.v3").validate(orjson.loads(head))
+    assert len(numbers) == 8 * 8 * 2
+    with pytest.raises(Exception, match="'n' is a required property"):
+        _validator("position-batch.v3").validate({"icao24": ["ac671b"]})
+    # v2, all JSON
+    value = encode_position_batch_v2([good, good])
     _validator("position-batch.v2").validate(orjson.loads(value))
     doc = orjson.loads(value)
     doc["lat"].insert(1, 123.0)
@@ -93,6 +108,23 @@ def test_record_lines_validate() -> None:
     v = _validator("record.v1")
     v.validate(orjson.loads(record_line("t.positions", 3, 7, 1738704440000, b"ac671b", b'{"a":1}')))
     v.validate(orjson.loads(record_line("t.raw", 0, 0, 1738704440000, None, b"\xff\x1a\x00")))
+
+
+def test_record_files_of_the_positions_topic_read_back_every_batch_version() -> None:
+    """`skyfence record` keeps a v3 record's binary numbers (value_b64 when not UTF-8) and
+    `skyfence ingest` of the file gives back the positions; a cut number block is one dead letter."""
+    from streams.ingest import _RecordDecoder
+
+    good = [Position("ac671b", 1738704440.9 + i, 18.49 + i / 100, -88.69, "trace", alt_baro_ft=32000.0,
+                     callsign="DAL1812") for i in range(3)]
+    v3 = encode_position_batch(good)
+    lines = [record_line("t.positions", 0, i, 1738704440000, b"ac671b", value)
+             for i, value in enumerate([v3, encode_position_batch_v2(good), encode_position_batch_v1(good), v3[:-8]])]
+    assert "value_b64" in orjson.loads(lines[0])  # raw float64 is not UTF-8 here
+    out = _RecordDecoder(source="file", max_message_bytes=None).feed(b"".join(lines))
+    assert out.positions == good * 3
+    assert [(d.reason, d.input_format) for d in out.dead_letters] == [("wrong_type", "position-batch")]
+    assert "bytes of numbers" in out.dead_letters[0].detail
 
 
 def test_the_package_copy_of_the_schemas_is_the_top_level_one() -> None:

@@ -12,7 +12,9 @@ recordings.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from streams.agents.track import DEAD_LETTER_REJECTIONS
 from streams.analyze import analyze_file
 from streams.codec import encode_position_batch
 from streams.kafka_io import ensure_topics, make_producer
+from streams.messages import Position
 from streams.parsers import make_parser
 from streams.settings import Settings
 from streams.topics import DEADLETTER, POSITIONS, partition_for
@@ -76,7 +79,13 @@ def _foreign_records() -> list[tuple[str, bytes, int]]:
         [good["lat"], good["lon"]],                     # not an object
     ]
     batch = orjson.dumps({"schema": "position-batch.v1", "positions": bad_items})
+    # position-batch.v3 (JSON header line, raw float64 numbers): one position with lat NaN, and
+    # a record whose number block is cut short
+    pos = Position("ac671b", good["event_time"], good["lat"], good["lon"], "position-batch", source="adsb")
+    v3 = encode_position_batch([pos, dataclasses.replace(pos, lat=math.nan)])
     return [
+        ("v3 batch with a NaN latitude", v3, 1),
+        ("v3 batch cut short", v3[:-5], 1),
         ("random bytes", bytes(range(256)) * 4, 1),
         ("NaN in JSON", b'{"schema":"position-batch.v1","positions":[{"icao24":"ac671b","lat":NaN}]}', 1),
         ("a JSON array, not a batch", b"[1, 2, 3]", 1),
