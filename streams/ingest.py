@@ -247,6 +247,11 @@ class _RecordDecoder:
         return ParseResult(dead_letters=[DeadLetter(reason, RECORD_FORMAT, raw[:65536], self.source, detail)],
                            messages=1)
 
+    def _batch(self, value: bytes) -> ParseResult:
+        """A positions-topic record, any version: its positions and dead letters."""
+        cols, dead = decode_position_batch(value, time.time(), self.source)
+        return ParseResult(positions=cols.to_positions(), dead_letters=dead, messages=len(cols) + len(dead))
+
     def _line(self, line: bytes) -> ParseResult:
         try:
             rec = orjson.loads(line)
@@ -254,8 +259,7 @@ class _RecordDecoder:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             return self._dead("bad_json", line, f"not a record.v1 line: {exc}")
         if value.startswith(POSITION_BATCH_MAGIC):  # binary after its header line: not a JSON document
-            cols, dead = decode_position_batch(value, time.time(), self.source)
-            return ParseResult(positions=cols.to_positions(), dead_letters=dead, messages=len(cols) + len(dead))
+            return self._batch(value)
         try:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
@@ -264,8 +268,7 @@ class _RecordDecoder:
             return self._dead("wrong_type", line, "record value is not a JSON object")
         schema = doc.get("schema")
         if schema in (POSITION_BATCH_V2, POSITION_BATCH_V1):
-            cols, dead = decode_position_batch(value, time.time(), self.source)
-            return ParseResult(positions=cols.to_positions(), dead_letters=dead, messages=len(cols) + len(dead))
+            return self._batch(value)
         if schema == "raw.v1":
             try:
                 fmt, receiver = str(doc["format"]), str(doc.get("receiver") or "")
