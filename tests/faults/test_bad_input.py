@@ -79,12 +79,13 @@ def _foreign_records() -> list[tuple[str, bytes, int]]:
         [good["lat"], good["lon"]],                     # not an object
     ]
     batch = orjson.dumps({"schema": "position-batch.v1", "positions": bad_items})
-    # position-batch.v3 (JSON header line, raw float64 numbers): one position with lat NaN, and
-    # a record whose number block is cut short
+    # position-batch.v3 (JSON header line, raw float64 numbers): a NaN latitude and one out of
+    # range (no good position: a real one here would be a duplicate of the corpus's), and the
+    # record with its number block cut short
     pos = Position("ac671b", good["event_time"], good["lat"], good["lon"], "position-batch", source="adsb")
-    v3 = encode_position_batch([pos, dataclasses.replace(pos, lat=math.nan)])
+    v3 = encode_position_batch([dataclasses.replace(pos, lat=math.nan), dataclasses.replace(pos, lat=95.0)])
     return [
-        ("v3 batch with a NaN latitude", v3, 1),
+        ("v3 batch: a NaN latitude, one out of range", v3, 2),
         ("v3 batch cut short", v3[:-5], 1),
         ("random bytes", bytes(range(256)) * 4, 1),
         ("NaN in JSON", b'{"schema":"position-batch.v1","positions":[{"icao24":"ac671b","lat":NaN}]}', 1),
