@@ -10,10 +10,11 @@ Three versions are read. ``position-batch.v3`` (what skyfence writes) is the lin
 eight numeric columns as raw little-endian float64 (NaN for null). The worker takes the
 numbers with one ``np.frombuffer`` instead of parsing about eight JSON numbers a position into
 Python floats, checking their types and converting them back to an array: a world feed's
-records decode in 0.58 of v2's time (``bench/bench_parsers.py``). ``position-batch.v2`` holds one JSON array per
-field (a whole column validated with a few numpy operations, no Python object per
-position); ``position-batch.v1`` (a list of ``position.v1`` objects; ~6 µs a position) stays
-accepted for other producers and older recordings.
+records decode in 0.58-0.65 of v2's time (``bench/bench_parsers.py``, two runs).
+``position-batch.v2`` holds one JSON array per field (a whole column validated with a few
+numpy operations, no Python object per position); ``position-batch.v1`` (a list of
+``position.v1`` objects; ~6 µs a position) stays accepted for other producers and older
+recordings.
 """
 
 from __future__ import annotations
