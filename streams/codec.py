@@ -35,7 +35,6 @@ from streams.messages import DeadLetter, Position
 
 POSITION_BATCH_V1 = "position-batch.v1"
 POSITION_BATCH_V2 = "position-batch.v2"
-POSITION_BATCH_SCHEMA = "position-batch.v3"
 # A v3 record's first line: bytes no JSON document starts with, so v1/v2 stay told apart.
 POSITION_BATCH_MAGIC = b"position-batch.v3\n"
 BATCH_FORMAT = "position-batch"
