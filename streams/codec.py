@@ -52,12 +52,7 @@ def right_sized(data: bytes) -> bytes:
 
 def encode_position_batch(positions: Sequence[Position]) -> bytes:
     """A ``position-batch.v3`` record: header line (strings and flags), then the numbers raw."""
-    head: dict[str, Any] = {"n": len(positions)}
-    for name in _V2_FIELDS:
-        if name not in _NUMERIC:
-            col = [getattr(p, name) for p in positions]
-            first = col[0] if col else None
-            head[name] = first if name != "icao24" and col.count(first) == len(col) else col
+    head = {"n": len(positions), **_field_columns(positions, [f for f in _V2_FIELDS if f not in _NUMERIC])}
     # None -> NaN in the float64 conversion
     values = np.array([[getattr(p, name) for p in positions] for name in _NUMERIC], dtype=np.float64)
     return v3_record(head, values)
@@ -70,12 +65,18 @@ def v3_record(head: dict[str, Any], values: npt.NDArray[np.float64]) -> bytes:
 
 def encode_position_batch_v2(positions: Sequence[Position]) -> bytes:
     """The all-JSON ``position-batch.v2`` record (columns; a field that is the same for all is one value)."""
-    doc: dict[str, Any] = {"schema": POSITION_BATCH_V2}
-    for name in _V2_FIELDS:
+    return orjson.dumps({"schema": POSITION_BATCH_V2, **_field_columns(positions, _V2_FIELDS)})
+
+
+def _field_columns(positions: Sequence[Position], names: Sequence[str]) -> dict[str, Any]:
+    """Each named field as a list, or as one value when every position has the same (never
+    for the per-position fields of ``_PER_ROW``)."""
+    out: dict[str, Any] = {}
+    for name in names:
         col = [getattr(p, name) for p in positions]
         first = col[0] if col else None
-        doc[name] = first if name not in _PER_ROW and col.count(first) == len(col) else col
-    return orjson.dumps(doc)
+        out[name] = first if name not in _PER_ROW and col.count(first) == len(col) else col
+    return out
 
 
 def encode_position_batch_v1(positions: Sequence[Position]) -> bytes:
@@ -403,8 +404,6 @@ def _decode_v3(value: bytes, now: float, source: str) -> tuple[PositionColumns, 
     if size != 8 * len(_NUMERIC) * n:
         raise _BadRecord(f"position-batch.v3: {size} bytes of numbers for {n} positions, "
                          f"not {8 * len(_NUMERIC) * n} ({len(_NUMERIC)} float64 columns)")
-    if not isinstance(head.get("icao24"), list):
-        raise _BadRecord("position-batch.v3: icao24 is not an array")
     raw: dict[str, Any] = {name: _column(head, name, n, "position-batch.v3")
                            for name in _V2_FIELDS if name not in _NUMERIC}
     # A copy in native order: the columns then own aligned memory, not a view pinning the record.
